@@ -1,0 +1,20 @@
+//! The pure core of KitchenEats.
+//!
+//! Everything here is deterministic and free of I/O: identifiers, the command and
+//! event envelopes, the aggregates (`decide` / `evolve`) and the ports that the
+//! adapters implement. It compiles without tokio, diesel, actix or Temporal, so
+//! the business rules can be tested and reasoned about on their own.
+#![forbid(unsafe_code)]
+
+pub mod aggregate;
+pub mod catalog;
+pub mod envelope;
+pub mod ids;
+pub mod memory;
+pub mod order;
+pub mod ports;
+pub mod service;
+
+pub use aggregate::{Aggregate, DomainEvent, EventDecodeError};
+pub use envelope::{CommandEnvelope, LoadedStream, NewEvent, RecordedEvent, Snapshot, StreamRef};
+pub use ids::{AggregateId, CommandId, CorrelationId, EventId, IdError, Seq, TenantId, Version};

@@ -1,0 +1,158 @@
+//! The ports: what the domain needs from the outside world, with the contract
+//! every implementation must honour. Adapters live in `kitchen-adapters`.
+
+use std::future::Future;
+
+use serde_json::Value;
+
+use crate::catalog::{validate_aggregate_type, validate_event, EventValidationError};
+use crate::envelope::{LoadedStream, NewEvent, RecordedEvent, StreamRef};
+use crate::ids::{AggregateId, EventId, Seq, TenantId, Version};
+
+/// A boxed error from an adapter's backend (kept opaque so the domain stays pure).
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Largest page `EventStore::read` returns.
+pub const MAX_READ_LIMIT: u32 = 10_000;
+
+/// What can go wrong with the event store. Each variant says how a caller reacts.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else appended first (or the caller skipped ahead). Reload and
+    /// decide again; over HTTP this is a 409.
+    #[error(
+        "version conflict on {aggregate_id}: expected version {expected}, stream is at {actual}"
+    )]
+    Conflict {
+        aggregate_id: AggregateId,
+        expected: Version,
+        actual: Version,
+    },
+    /// The aggregate type is not in the catalog: a programming error, 400/500.
+    #[error("unknown aggregate type {0:?}")]
+    UnknownAggregateType(String),
+    /// The id belongs to an aggregate of another type.
+    #[error("aggregate {aggregate_id} is of type {actual:?}, not {expected:?}")]
+    AggregateTypeMismatch {
+        aggregate_id: AggregateId,
+        expected: String,
+        actual: String,
+    },
+    /// An event's payload does not match its type; nothing was written.
+    #[error("event #{index} is invalid: {source}")]
+    InvalidEvent {
+        index: usize,
+        #[source]
+        source: EventValidationError,
+    },
+    /// `append` was called with no events.
+    #[error("nothing to append")]
+    EmptyAppend,
+    /// An event with this id already exists in the tenant: the append is a replay.
+    #[error("event {0} was already appended")]
+    DuplicateEvent(EventId),
+    /// `read` was asked for zero or too many events.
+    #[error("read limit must be between 1 and {MAX_READ_LIMIT}, got {0}")]
+    InvalidLimit(u32),
+    /// The snapshot stored for the aggregate cannot be decoded.
+    #[error("snapshot of {aggregate_id} is corrupt: {reason}")]
+    CorruptSnapshot {
+        aggregate_id: AggregateId,
+        reason: String,
+    },
+    /// The backend failed; retry later (503 with Retry-After at the edge).
+    #[error("event store unavailable")]
+    Unavailable(#[source] BackendError),
+}
+
+/// The event store: append-only, per-tenant, optimistic concurrency.
+pub trait EventStore: Send + Sync {
+    /// Appends `events` to `stream` if the stream is exactly at `expected`, and
+    /// stores `snapshot` (the aggregate state after these events) **in the same
+    /// transaction**. Events get versions `expected+1..` and the tenant's next
+    /// seqs, gapless and in commit order.
+    ///
+    /// MUST return `Conflict` when the stream is not at `expected` (also when
+    /// `expected` is ahead of it), `InvalidEvent` / `UnknownAggregateType` /
+    /// `EmptyAppend` for bad input, `DuplicateEvent` when an event id exists,
+    /// and in every error case MUST have written nothing.
+    fn append(
+        &self,
+        tenant: TenantId,
+        stream: &StreamRef,
+        expected: Version,
+        events: Vec<NewEvent>,
+        snapshot: Value,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The latest snapshot of the aggregate and every event after it. An
+    /// aggregate never written returns an empty stream (version 0). MUST return
+    /// `AggregateTypeMismatch` if the id holds another type.
+    fn load(
+        &self,
+        tenant: TenantId,
+        stream: &StreamRef,
+    ) -> impl Future<Output = Result<LoadedStream, StoreError>> + Send;
+
+    /// Up to `limit` events of the tenant with `seq > after`, in seq order.
+    /// Whatever has been committed with a seq is visible here; a caller that
+    /// pages with the last seq it saw misses nothing.
+    fn read(
+        &self,
+        tenant: TenantId,
+        after: Seq,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The highest committed seq of the tenant (0 when it has no events).
+    fn head(&self, tenant: TenantId) -> impl Future<Output = Result<Seq, StoreError>> + Send;
+}
+
+/// The checks every `EventStore::append` makes before touching storage, shared
+/// so the in-memory and Postgres stores refuse exactly the same input.
+pub fn check_append(stream: &StreamRef, events: &[NewEvent]) -> Result<(), StoreError> {
+    validate_aggregate_type(&stream.aggregate_type).map_err(|e| match e {
+        EventValidationError::UnknownAggregateType(t) => StoreError::UnknownAggregateType(t),
+        other => StoreError::InvalidEvent {
+            index: 0,
+            source: other,
+        },
+    })?;
+    if events.is_empty() {
+        return Err(StoreError::EmptyAppend);
+    }
+    for (index, event) in events.iter().enumerate() {
+        validate_event(&stream.aggregate_type, event)
+            .map_err(|source| StoreError::InvalidEvent { index, source })?;
+    }
+    Ok(())
+}
+
+/// Checks a read limit against [`MAX_READ_LIMIT`].
+pub fn check_read_limit(limit: u32) -> Result<(), StoreError> {
+    if limit == 0 || limit > MAX_READ_LIMIT {
+        Err(StoreError::InvalidLimit(limit))
+    } else {
+        Ok(())
+    }
+}
+
+/// Starts durable work for an accepted command (the Temporal adapter).
+pub trait JobScheduler: Send + Sync {
+    /// Starts the workflow for `command` with the id `{tenant}-{command}` and
+    /// returns that id. Starting an id that is already running or finished MUST
+    /// count as success (it makes dispatch idempotent).
+    fn schedule(
+        &self,
+        tenant: TenantId,
+        command: crate::ids::CommandId,
+        command_type: &str,
+    ) -> impl Future<Output = Result<String, BackendError>> + Send;
+}
+
+/// Pushes recorded events to live subscribers (the realtime fan-out).
+pub trait EventPublisher: Send + Sync {
+    /// Delivers `events` (all of one tenant, in seq order) to that tenant's
+    /// subscribers only. MUST never deliver an event to another tenant.
+    fn publish(&self, tenant: TenantId, events: &[RecordedEvent]);
+}
