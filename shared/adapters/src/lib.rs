@@ -1,1 +1,8 @@
+//! Adapters of KitchenEats: the outside-world side of the ports declared in
+//! `kitchen-domain`, plus the platform pieces every service shares
+//! (configuration, telemetry).
+#![forbid(unsafe_code)]
 
+pub mod config;
+pub mod postgres;
+pub mod telemetry;

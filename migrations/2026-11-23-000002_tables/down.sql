@@ -1,0 +1,7 @@
+DROP TABLE IF EXISTS aggregates;
+DROP TABLE IF EXISTS events;
+DROP TABLE IF EXISTS tenant_sequences;
+DROP TABLE IF EXISTS commands;
+DROP TABLE IF EXISTS menu_items;
+DROP TABLE IF EXISTS users;
+DROP TABLE IF EXISTS tenants;

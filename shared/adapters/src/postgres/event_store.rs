@@ -1,0 +1,412 @@
+//! `EventStore` on Postgres.
+//!
+//! An append is one transaction: bump the tenant's `tenant_sequences` row (its row
+//! lock serialises appends per tenant, so seqs are gapless and commit-ordered),
+//! check the stream version under that lock, insert the events in one statement
+//! (one NOTIFY), and upsert the snapshot. Any error rolls everything back.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use kitchen_domain::envelope::{LoadedStream, NewEvent, RecordedEvent, Snapshot, StreamRef};
+use kitchen_domain::ports::{check_append, check_read_limit, EventStore, StoreError};
+use kitchen_domain::{AggregateId, EventId, IdError, Seq, TenantId, Version};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::schema::{aggregates, events, tenant_sequences};
+use super::tenant_tx::{in_tenant_tx, TxError};
+use super::PgPool;
+
+/// The Postgres event store. Cheap to clone (shares the pool).
+#[derive(Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for PgEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgEventStore").finish_non_exhaustive()
+    }
+}
+
+impl PgEventStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Errors inside a store transaction, before they become `StoreError`.
+#[derive(Debug)]
+enum Failure {
+    Store(StoreError),
+    Db(DieselError),
+    Tx(TxError),
+}
+
+impl From<DieselError> for Failure {
+    fn from(e: DieselError) -> Self {
+        Failure::Db(e)
+    }
+}
+impl From<TxError> for Failure {
+    fn from(e: TxError) -> Self {
+        Failure::Tx(e)
+    }
+}
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl Failure {
+    fn into_store_error(
+        self,
+        stream: Option<&StreamRef>,
+        expected: Version,
+        first: Option<EventId>,
+    ) -> StoreError {
+        match self {
+            Failure::Store(e) => e,
+            Failure::Tx(e) => StoreError::Unavailable(Box::new(e)),
+            Failure::Db(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+                match (info.constraint_name(), stream) {
+                    // Only reachable if something bypasses the tenant lock.
+                    (Some("events_stream_version_key"), Some(stream)) => StoreError::Conflict {
+                        aggregate_id: stream.aggregate_id,
+                        expected,
+                        actual: expected.advanced(1),
+                    },
+                    (Some("events_pkey"), _) => StoreError::DuplicateEvent(
+                        duplicate_id(info.details())
+                            .or(first)
+                            .unwrap_or_else(EventId::new_random),
+                    ),
+                    _ => StoreError::Unavailable(Box::new(DieselError::DatabaseError(
+                        DatabaseErrorKind::UniqueViolation,
+                        info,
+                    ))),
+                }
+            }
+            Failure::Db(e) => StoreError::Unavailable(Box::new(e)),
+        }
+    }
+}
+
+/// Extracts the event id from `Key (tenant_id, id)=(…, <id>) already exists.`
+fn duplicate_id(details: Option<&str>) -> Option<EventId> {
+    let values = details?.split(")=(").nth(1)?;
+    let id = values.split(')').next()?.split(", ").nth(1)?;
+    id.parse().ok()
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = events)]
+struct EventRow {
+    tenant_id: Uuid,
+    id: Uuid,
+    aggregate_type: String,
+    aggregate_id: Uuid,
+    version: i64,
+    seq: i64,
+    event_type: String,
+    schema_version: i32,
+    payload: Value,
+    causation_id: Uuid,
+    correlation_id: Uuid,
+    metadata: Value,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = events)]
+struct NewEventRow<'a> {
+    tenant_id: Uuid,
+    id: Uuid,
+    aggregate_type: &'a str,
+    aggregate_id: Uuid,
+    version: i64,
+    seq: i64,
+    event_type: &'a str,
+    schema_version: i32,
+    payload: &'a Value,
+    causation_id: Uuid,
+    correlation_id: Uuid,
+    metadata: &'a Value,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = aggregates)]
+struct AggregateRow {
+    id: Uuid,
+    aggregate_type: String,
+    snapshot: Value,
+    version: i64,
+    seq: i64,
+}
+
+fn corrupt(e: IdError) -> DieselError {
+    DieselError::DeserializationError(Box::new(e))
+}
+
+impl TryFrom<EventRow> for RecordedEvent {
+    type Error = DieselError;
+    fn try_from(row: EventRow) -> Result<Self, DieselError> {
+        Ok(RecordedEvent {
+            tenant_id: TenantId::from_uuid(row.tenant_id).map_err(corrupt)?,
+            id: EventId::from_uuid(row.id).map_err(corrupt)?,
+            aggregate_type: row.aggregate_type,
+            aggregate_id: AggregateId::from_uuid(row.aggregate_id).map_err(corrupt)?,
+            version: Version::new(row.version).map_err(corrupt)?,
+            seq: Seq::new(row.seq).map_err(corrupt)?,
+            event_type: row.event_type,
+            schema_version: row.schema_version,
+            payload: row.payload,
+            causation_id: row.causation_id,
+            correlation_id: row.correlation_id.try_into().map_err(corrupt)?,
+            metadata: row.metadata,
+            created_at: row.created_at,
+        })
+    }
+}
+
+impl TryFrom<AggregateRow> for Snapshot {
+    type Error = DieselError;
+    fn try_from(row: AggregateRow) -> Result<Self, DieselError> {
+        Ok(Snapshot {
+            aggregate_type: row.aggregate_type,
+            aggregate_id: AggregateId::from_uuid(row.id).map_err(corrupt)?,
+            version: Version::new(row.version).map_err(corrupt)?,
+            seq: Seq::new(row.seq).map_err(corrupt)?,
+            state: row.snapshot,
+        })
+    }
+}
+
+fn type_mismatch(stream: &StreamRef, actual: String) -> StoreError {
+    StoreError::AggregateTypeMismatch {
+        aggregate_id: stream.aggregate_id,
+        expected: stream.aggregate_type.clone(),
+        actual,
+    }
+}
+
+/// The body of `append`, inside the tenant transaction.
+async fn append_in_tx(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    stream: &StreamRef,
+    expected: Version,
+    new_events: &[NewEvent],
+    snapshot: &Value,
+) -> Result<Vec<RecordedEvent>, Failure> {
+    let count = new_events.len() as i64;
+    // 1. Take the tenant's lock and reserve seqs. Everything after this line runs
+    //    with every other append of this tenant waiting, in commit order.
+    let last_seq: i64 = diesel::insert_into(tenant_sequences::table)
+        .values((
+            tenant_sequences::tenant_id.eq(tenant.as_uuid()),
+            tenant_sequences::last_seq.eq(count),
+        ))
+        .on_conflict(tenant_sequences::tenant_id)
+        .do_update()
+        .set((
+            tenant_sequences::last_seq.eq(tenant_sequences::last_seq + count),
+            tenant_sequences::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(tenant_sequences::last_seq)
+        .get_result(conn)
+        .await?;
+    let first_seq = last_seq - count + 1;
+
+    // 2. Check the stream version (exact: no one else can append meanwhile).
+    let current: Option<(String, i64)> = aggregates::table
+        .filter(aggregates::tenant_id.eq(tenant.as_uuid()))
+        .filter(aggregates::id.eq(stream.aggregate_id.as_uuid()))
+        .select((aggregates::aggregate_type, aggregates::version))
+        .first(conn)
+        .await
+        .optional()?;
+    let actual = match current {
+        Some((actual_type, _)) if actual_type != stream.aggregate_type => {
+            return Err(type_mismatch(stream, actual_type).into())
+        }
+        Some((_, version)) => Version::new(version).map_err(corrupt)?,
+        None => Version::ZERO,
+    };
+    if actual != expected {
+        return Err(StoreError::Conflict {
+            aggregate_id: stream.aggregate_id,
+            expected,
+            actual,
+        }
+        .into());
+    }
+
+    // 3. Insert every event in one statement: one NOTIFY for the whole append.
+    let rows: Vec<NewEventRow<'_>> = new_events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| NewEventRow {
+            tenant_id: tenant.as_uuid(),
+            id: e.id.as_uuid(),
+            aggregate_type: &stream.aggregate_type,
+            aggregate_id: stream.aggregate_id.as_uuid(),
+            version: expected.get() + i as i64 + 1,
+            seq: first_seq + i as i64,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            payload: &e.payload,
+            causation_id: e.causation_id,
+            correlation_id: e.correlation_id.as_uuid(),
+            metadata: &e.metadata,
+        })
+        .collect();
+    let recorded: Vec<EventRow> = diesel::insert_into(events::table)
+        .values(&rows)
+        .returning(EventRow::as_returning())
+        .get_results(conn)
+        .await?;
+
+    // 4. The snapshot, in the same transaction as the events it reflects.
+    let new_version = expected.get() + count;
+    diesel::insert_into(aggregates::table)
+        .values((
+            aggregates::tenant_id.eq(tenant.as_uuid()),
+            aggregates::id.eq(stream.aggregate_id.as_uuid()),
+            aggregates::aggregate_type.eq(&stream.aggregate_type),
+            aggregates::snapshot.eq(snapshot),
+            aggregates::version.eq(new_version),
+            aggregates::seq.eq(last_seq),
+        ))
+        .on_conflict((aggregates::tenant_id, aggregates::id))
+        .do_update()
+        .set((
+            aggregates::snapshot.eq(snapshot),
+            aggregates::version.eq(new_version),
+            aggregates::seq.eq(last_seq),
+            aggregates::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+
+    let mut recorded = recorded
+        .into_iter()
+        .map(RecordedEvent::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    recorded.sort_by_key(|e| e.seq);
+    Ok(recorded)
+}
+
+impl EventStore for PgEventStore {
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, aggregate_id = %stream.aggregate_id, expected = %expected, count = new_events.len()))]
+    async fn append(
+        &self,
+        tenant: TenantId,
+        stream: &StreamRef,
+        expected: Version,
+        new_events: Vec<NewEvent>,
+        snapshot: Value,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        check_append(stream, &new_events)?;
+        let first = new_events.as_slice().first().map(|e| e.id);
+        in_tenant_tx(&self.pool, tenant, |conn| {
+            async move { append_in_tx(conn, tenant, stream, expected, &new_events, &snapshot).await }
+                .scope_boxed()
+        })
+        .await
+        .map_err(|f: Failure| f.into_store_error(Some(stream), expected, first))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, aggregate_id = %stream.aggregate_id))]
+    async fn load(&self, tenant: TenantId, stream: &StreamRef) -> Result<LoadedStream, StoreError> {
+        in_tenant_tx(&self.pool, tenant, |conn| {
+            async move {
+                let snapshot: Option<AggregateRow> = aggregates::table
+                    .filter(aggregates::tenant_id.eq(tenant.as_uuid()))
+                    .filter(aggregates::id.eq(stream.aggregate_id.as_uuid()))
+                    .select(AggregateRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let snapshot = snapshot.map(Snapshot::try_from).transpose()?;
+                if let Some(s) = &snapshot {
+                    if s.aggregate_type != stream.aggregate_type {
+                        return Err(type_mismatch(stream, s.aggregate_type.clone()).into());
+                    }
+                }
+                let after = snapshot.as_ref().map(|s| s.version.get()).unwrap_or(0);
+                let rows: Vec<EventRow> = events::table
+                    .filter(events::tenant_id.eq(tenant.as_uuid()))
+                    .filter(events::aggregate_id.eq(stream.aggregate_id.as_uuid()))
+                    .filter(events::version.gt(after))
+                    .order(events::version.asc())
+                    .select(EventRow::as_select())
+                    .load(conn)
+                    .await?;
+                let events = rows
+                    .into_iter()
+                    .map(RecordedEvent::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(LoadedStream { snapshot, events })
+            }
+            .scope_boxed()
+        })
+        .await
+        .map_err(|f: Failure| f.into_store_error(Some(stream), Version::ZERO, None))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, after = %after, limit))]
+    async fn read(
+        &self,
+        tenant: TenantId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        check_read_limit(limit)?;
+        in_tenant_tx(&self.pool, tenant, |conn| {
+            async move {
+                let rows: Vec<EventRow> = events::table
+                    .filter(events::tenant_id.eq(tenant.as_uuid()))
+                    .filter(events::seq.gt(after.get()))
+                    .order(events::seq.asc())
+                    .limit(i64::from(limit))
+                    .select(EventRow::as_select())
+                    .load(conn)
+                    .await?;
+                rows.into_iter()
+                    .map(RecordedEvent::try_from)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(Failure::from)
+            }
+            .scope_boxed()
+        })
+        .await
+        .map_err(|f: Failure| f.into_store_error(None, Version::ZERO, None))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+    async fn head(&self, tenant: TenantId) -> Result<Seq, StoreError> {
+        in_tenant_tx(&self.pool, tenant, |conn| {
+            async move {
+                let last: Option<i64> = tenant_sequences::table
+                    .filter(tenant_sequences::tenant_id.eq(tenant.as_uuid()))
+                    .select(tenant_sequences::last_seq)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                Seq::new(last.unwrap_or(0)).map_err(|e| Failure::Db(corrupt(e)))
+            }
+            .scope_boxed()
+        })
+        .await
+        .map_err(|f: Failure| f.into_store_error(None, Version::ZERO, None))
+    }
+}
