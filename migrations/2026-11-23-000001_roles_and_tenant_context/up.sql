@@ -1,17 +1,14 @@
--- Service login roles. Roles are cluster-wide, so they may exist already (created
--- by `kitchen-admin bootstrap` with passwords, or by another database's run).
--- The exception handler makes concurrent runs on several databases safe.
+-- Roles are cluster-wide and only a superuser may create a BYPASSRLS role, so
+-- `kitchen-admin bootstrap` creates them (with their passwords) before any
+-- migration runs. Here we only check they are there, to fail with a clear message.
 DO $$
 DECLARE
     role_name text;
 BEGIN
-    FOREACH role_name IN ARRAY ARRAY['kitchen_gateway', 'kitchen_pump', 'kitchen_worker', 'kitchen_realtime'] LOOP
+    FOREACH role_name IN ARRAY ARRAY['kitchen_gateway', 'kitchen_pump', 'kitchen_worker',
+                                     'kitchen_realtime', 'kitchen_dispatcher'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) THEN
-            BEGIN
-                EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS', role_name);
-            EXCEPTION WHEN duplicate_object OR unique_violation THEN
-                NULL;
-            END;
+            RAISE EXCEPTION 'role % is missing: run `kitchen-admin bootstrap` (or setup) first', role_name;
         END IF;
     END LOOP;
 END

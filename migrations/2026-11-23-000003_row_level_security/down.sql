@@ -1,5 +1,3 @@
-DROP POLICY IF EXISTS pump_dispatch_update ON commands;
-DROP POLICY IF EXISTS pump_dispatch_select ON commands;
 DO $$
 DECLARE
     t text;

@@ -15,14 +15,3 @@ BEGIN
     END LOOP;
 END
 $$;
-
--- The pump dispatches for every tenant, so it must find pending commands without
--- a tenant set. This policy lets it see and update rows across tenants, but the
--- column privileges of migration 000004 limit it to routing columns: it can never
--- read a payload, user, metadata or error, nor insert or delete a command.
-DROP POLICY IF EXISTS pump_dispatch_select ON commands;
-CREATE POLICY pump_dispatch_select ON commands FOR SELECT TO kitchen_pump USING (true);
-DROP POLICY IF EXISTS pump_dispatch_update ON commands;
-CREATE POLICY pump_dispatch_update ON commands FOR UPDATE TO kitchen_pump
-    USING (status IN ('pending', 'claimed'))
-    WITH CHECK (status IN ('pending', 'claimed', 'dispatched', 'failed'));

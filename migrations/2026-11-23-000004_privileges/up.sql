@@ -5,7 +5,8 @@
 GRANT SELECT, INSERT ON commands TO kitchen_gateway;
 GRANT SELECT ON events, aggregates, tenant_sequences, tenants, menu_items TO kitchen_gateway;
 
--- command-pump: routing columns of commands only (see migration 000003).
+-- command-pump: routing columns of commands only, within one tenant (it learns
+-- which tenants have work from due_commands(), migration 000006).
 GRANT SELECT (tenant_id, id, type, status, aggregate_id, correlation_id, workflow_id,
               attempts, next_attempt_at, claimed_at, created_at, updated_at)
     ON commands TO kitchen_pump;

@@ -9,6 +9,8 @@ use kitchen_adapters::postgres::{self, bootstrap, migrate, PgPool};
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
+pub mod fixtures;
+
 static BOOTSTRAPPED: OnceCell<()> = OnceCell::const_new();
 
 /// A migrated database that is dropped when the value goes out of scope.
@@ -27,12 +29,10 @@ impl TestDb {
         let name = format!("kitchen_test_{}", uuid::Uuid::new_v4().simple());
         // Roles are cluster-wide: create/update them once per test process.
         BOOTSTRAPPED
-            .get_or_try_init(|| async {
-                bootstrap::bootstrap(&settings, &settings.admin.database).await
-            })
+            .get_or_try_init(|| bootstrap::ensure_roles(&settings))
             .await
             .context("bootstrapping roles (is PostgreSQL running? see README)")?;
-        bootstrap::bootstrap(&settings, &name).await?;
+        bootstrap::ensure_database(&settings, &name).await?;
         let db = TestDb { name, settings };
         migrate::run_pending(&db.url(DbRole::Owner))
             .await

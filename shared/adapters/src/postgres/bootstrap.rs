@@ -1,5 +1,5 @@
-//! One-time, superuser work that migrations cannot do: the login roles (cluster-
-//! wide, with their passwords) and the database, owned by the migration owner.
+//! One-time, superuser work that migrations cannot do: the roles (cluster-wide,
+//! with their passwords) and the database, owned by the migration owner.
 //! Idempotent: re-running updates passwords and skips what exists.
 
 use diesel::sql_types::{Bool, Text};
@@ -16,6 +16,9 @@ pub enum BootstrapError {
     #[error("bootstrap statement failed: {0}")]
     Statement(#[from] diesel::result::Error),
 }
+
+/// Owns `due_commands()`, the pump's cross-tenant work list: NOLOGIN, BYPASSRLS.
+pub const DISPATCHER_ROLE: &str = "kitchen_dispatcher";
 
 /// Serialises concurrent bootstraps (e.g. parallel test processes) on the
 /// admin database, because concurrent `ALTER ROLE` on one role fails.
@@ -47,43 +50,68 @@ async fn exists(
     Ok(row.exists)
 }
 
-/// Creates or updates every login role, then creates `database` if missing.
+async fn admin(db: &DatabaseSettings) -> Result<AsyncPgConnection, BootstrapError> {
+    Ok(AsyncPgConnection::establish(db.admin_url().expose_secret()).await?)
+}
+
+/// Roles, then the database: what a fresh cluster needs before `migrate`.
 pub async fn bootstrap(db: &DatabaseSettings, database: &str) -> Result<(), BootstrapError> {
-    let mut conn = AsyncPgConnection::establish(db.admin_url().expose_secret()).await?;
+    ensure_roles(db).await?;
+    ensure_database(db, database).await
+}
+
+/// Creates or updates the owner, the dispatcher and the four service roles.
+pub async fn ensure_roles(db: &DatabaseSettings) -> Result<(), BootstrapError> {
+    let mut conn = admin(db).await?;
     conn.batch_execute(&format!("SELECT pg_advisory_lock({BOOTSTRAP_LOCK})"))
         .await?;
-    let result = bootstrap_locked(&mut conn, db, database).await;
+    let result = ensure_roles_locked(&mut conn, db).await;
     conn.batch_execute(&format!("SELECT pg_advisory_unlock({BOOTSTRAP_LOCK})"))
         .await?;
     result
 }
 
-async fn bootstrap_locked(
+async fn ensure_roles_locked(
     conn: &mut AsyncPgConnection,
     db: &DatabaseSettings,
-    database: &str,
 ) -> Result<(), BootstrapError> {
+    let role_exists = "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists";
     let roles = std::iter::once(DbRole::Owner).chain(DbRole::SERVICES);
     for role in roles {
         let name = role.role_name();
-        let password = db.roles.for_role(role).expose_secret().to_owned();
-        let found = exists(
-            conn,
-            "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists",
-            name,
-        )
-        .await?;
-        let verb = if found { "ALTER" } else { "CREATE" };
-        // Service roles never own anything and never bypass row-level security.
+        let verb = if exists(conn, role_exists, name).await? {
+            "ALTER"
+        } else {
+            "CREATE"
+        };
+        // Login roles never bypass row-level security and never create roles.
         conn.batch_execute(&format!(
             "{verb} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD {}",
             quote_ident(name),
-            quote_literal(&password)
+            quote_literal(db.roles.for_role(role).expose_secret())
         ))
         .await?;
     }
+    if !exists(conn, role_exists, DISPATCHER_ROLE).await? {
+        conn.batch_execute(&format!(
+            "CREATE ROLE {DISPATCHER_ROLE} NOLOGIN NOINHERIT BYPASSRLS"
+        ))
+        .await?;
+    }
+    // The owner hands `due_commands()` to the dispatcher, which needs membership.
+    conn.batch_execute(&format!(
+        "GRANT {DISPATCHER_ROLE} TO {}",
+        quote_ident(DbRole::Owner.role_name())
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Creates `database`, owned by `kitchen_owner`, unless it exists.
+pub async fn ensure_database(db: &DatabaseSettings, database: &str) -> Result<(), BootstrapError> {
+    let mut conn = admin(db).await?;
     let found = exists(
-        conn,
+        &mut conn,
         "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists",
         database,
     )
@@ -101,7 +129,7 @@ async fn bootstrap_locked(
 
 /// Drops a database, disconnecting its sessions (for tests and `reset`).
 pub async fn drop_database(db: &DatabaseSettings, database: &str) -> Result<(), BootstrapError> {
-    let mut conn = AsyncPgConnection::establish(db.admin_url().expose_secret()).await?;
+    let mut conn = admin(db).await?;
     conn.batch_execute(&format!(
         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
         quote_ident(database)

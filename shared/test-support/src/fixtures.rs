@@ -1,0 +1,60 @@
+//! Valid domain events and commands for tests, built through the domain crate
+//! so they always match the catalog.
+
+use kitchen_domain::aggregate::{Aggregate, DomainEvent};
+use kitchen_domain::order::*;
+use kitchen_domain::service::envelopes;
+use kitchen_domain::{AggregateId, CommandId, CorrelationId, NewEvent, StreamRef};
+use serde_json::json;
+
+/// The stream of order `id`.
+pub fn order_stream(id: AggregateId) -> StreamRef {
+    StreamRef::new(Order::TYPE, id)
+}
+
+pub fn create_order(id: AggregateId) -> OrderCommand {
+    OrderCommand::Create(CreateOrder {
+        order_id: id,
+        user_id: NonEmptyText::new("user-1").unwrap(),
+        items: Items::new(vec![LineItem {
+            menu_item_id: NonEmptyText::new("menu-item-1").unwrap(),
+            quantity: Quantity::new(1).unwrap(),
+            special_instructions: None,
+        }])
+        .unwrap(),
+        scheduled_for: None,
+    })
+}
+
+/// An `OrderCreated` event envelope for order `id`, caused by a fresh command.
+pub fn order_created(id: AggregateId) -> NewEvent {
+    let events = Order::default().decide(&create_order(id)).unwrap();
+    to_envelopes(&events).remove(0)
+}
+
+/// An `OrderStatusUpdated` envelope (shape-valid whatever the stream's state).
+pub fn status_updated(id: AggregateId) -> NewEvent {
+    let event = OrderEvent::StatusUpdated(OrderStatusUpdated {
+        order_id: id,
+        from: OrderStatus::Placed,
+        to: OrderStatus::Confirmed,
+    });
+    to_envelopes(&[event]).remove(0)
+}
+
+/// The state after `OrderCreated` for order `id`, as a snapshot value.
+pub fn created_snapshot(id: AggregateId) -> serde_json::Value {
+    let state = Order::default();
+    let events = state.decide(&create_order(id)).unwrap();
+    let state = events.iter().fold(state, |s, e| s.evolve(e));
+    serde_json::to_value(state).unwrap()
+}
+
+fn to_envelopes<E: DomainEvent>(events: &[E]) -> Vec<NewEvent> {
+    envelopes(
+        CommandId::new_random(),
+        CorrelationId::new_random(),
+        &json!({"source": "test"}),
+        events,
+    )
+}
