@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod event_store;
 pub mod migrate;
+pub mod notify;
 pub mod schema;
 mod tenant_tx;
 

@@ -1,0 +1,410 @@
+//! Tenant isolation and least privilege, proven on the real PostgreSQL:
+//! for every service role and every tenant table, with tenant A set nothing of
+//! tenant B can be read, inserted, updated or deleted; with no tenant set nothing
+//! is visible; and each role can do exactly what its service needs, no more.
+
+use diesel::sql_types::BigInt;
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use kitchen_adapters::config::DbRole;
+use kitchen_test_support::TestDb;
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+const TABLES: [&str; 7] = [
+    "tenants",
+    "users",
+    "menu_items",
+    "commands",
+    "tenant_sequences",
+    "events",
+    "aggregates",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Select,
+    Insert,
+    Update,
+    Delete,
+}
+use Op::*;
+
+/// What each role may do to its own tenant's rows (migration 000004).
+fn allowed(role: DbRole, table: &str, op: Op) -> bool {
+    let ops: &[Op] = match (role, table) {
+        (DbRole::Gateway, "commands") => &[Select, Insert],
+        (
+            DbRole::Gateway,
+            "events" | "aggregates" | "tenant_sequences" | "tenants" | "menu_items",
+        ) => &[Select],
+        (DbRole::Pump, "commands") => &[Select, Update],
+        (DbRole::Worker, "commands") => &[Select, Update],
+        (DbRole::Worker, "events") => &[Select, Insert],
+        (DbRole::Worker, "aggregates" | "tenant_sequences") => &[Select, Insert, Update],
+        (DbRole::Worker, "tenants" | "users" | "menu_items") => &[Select, Insert, Update, Delete],
+        (DbRole::Realtime, "events" | "tenant_sequences") => &[Select],
+        _ => &[],
+    };
+    ops.contains(&op)
+}
+
+/// An INSERT of a fresh row of `table` for `tenant`.
+fn insert_sql(table: &str, tenant: Uuid) -> String {
+    let id = Uuid::new_v4();
+    match table {
+        "tenants" => format!("INSERT INTO tenants (tenant_id, name) VALUES ('{tenant}', 'home')"),
+        "users" => format!(
+            "INSERT INTO users (tenant_id, id, email, display_name) VALUES ('{tenant}', '{id}', '{id}@example.com', 'Sam')"
+        ),
+        "menu_items" => format!("INSERT INTO menu_items (tenant_id, id, name) VALUES ('{tenant}', '{id}', 'soup')"),
+        "commands" => format!(
+            "INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id)
+             VALUES ('{tenant}', '{id}', 'createOrder', '{{}}', '{id}', '{id}')"
+        ),
+        "tenant_sequences" => format!("INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES ('{tenant}', 0)"),
+        "events" => format!(
+            "INSERT INTO events (tenant_id, id, aggregate_type, aggregate_id, version, seq, type, payload, causation_id, correlation_id)
+             VALUES ('{tenant}', '{id}', 'order', '{id}', 1, {}, 'OrderCreated', '{{}}', '{id}', '{id}')",
+            (id.as_u128() % 1_000_000_000) as i64 + 1
+        ),
+        "aggregates" => format!(
+            "INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq) VALUES ('{tenant}', '{id}', 'order', '{{}}', 1, 1)"
+        ),
+        other => panic!("no insert for {other}"),
+    }
+}
+
+/// An UPDATE that changes nothing but needs the UPDATE privilege.
+fn update_sql(table: &str, tenant: Uuid) -> String {
+    let column = match table {
+        "tenants" | "menu_items" => "name",
+        "users" => "display_name",
+        "commands" => "status",
+        "tenant_sequences" => "last_seq",
+        "events" => "type",
+        "aggregates" => "version",
+        other => panic!("no update for {other}"),
+    };
+    format!("UPDATE {table} SET {column} = {column} WHERE tenant_id = '{tenant}'")
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Rows(usize),
+    Denied(String),
+}
+
+/// Runs `sql` in a transaction with `tenant` set (or none), then rolls back.
+async fn attempt(
+    conn: &mut AsyncPgConnection,
+    tenant: Option<Uuid>,
+    sql: &str,
+    is_count: bool,
+) -> Outcome {
+    conn.batch_execute("BEGIN").await.unwrap();
+    if let Some(tenant) = tenant {
+        conn.batch_execute(&format!(
+            "SELECT set_config('app.tenant_id', '{tenant}', true)"
+        ))
+        .await
+        .unwrap();
+    }
+    let result = if is_count {
+        diesel::sql_query(sql)
+            .get_result::<Count>(conn)
+            .await
+            .map(|c| c.n as usize)
+    } else {
+        diesel::sql_query(sql).execute(conn).await
+    };
+    conn.batch_execute("ROLLBACK").await.unwrap();
+    match result {
+        Ok(n) => Outcome::Rows(n),
+        Err(e) => Outcome::Denied(e.to_string()),
+    }
+}
+
+fn is_denied(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Denied(m) if m.contains("permission denied") || m.contains("row-level security"))
+}
+
+async fn connect(db: &TestDb, role: DbRole) -> AsyncPgConnection {
+    AsyncPgConnection::establish(db.url(role).expose_secret())
+        .await
+        .unwrap()
+}
+
+/// A digest of every row of `tenant`, read by the owner (also bound by RLS).
+async fn fingerprint(owner: &mut AsyncPgConnection, tenant: Uuid) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Digest {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        digest: String,
+    }
+    let mut digests = Vec::new();
+    conn_begin_as(owner, tenant).await;
+    for table in TABLES {
+        let d: Digest = diesel::sql_query(format!(
+            "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), 'empty') AS digest FROM {table} t"
+        ))
+        .get_result(owner)
+        .await
+        .unwrap();
+        digests.push(format!("{table}:{}", d.digest));
+    }
+    owner.batch_execute("COMMIT").await.unwrap();
+    digests
+}
+
+async fn conn_begin_as(conn: &mut AsyncPgConnection, tenant: Uuid) {
+    conn.batch_execute(&format!(
+        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
+    ))
+    .await
+    .unwrap();
+}
+
+/// Seeds one row per table for `tenant`, as the owner.
+async fn seed(owner: &mut AsyncPgConnection, tenant: Uuid) {
+    conn_begin_as(owner, tenant).await;
+    for table in TABLES {
+        owner
+            .batch_execute(&insert_sql(table, tenant))
+            .await
+            .unwrap();
+    }
+    owner.batch_execute("COMMIT").await.unwrap();
+}
+
+#[tokio::test]
+async fn no_role_can_touch_another_tenants_rows_and_each_has_least_privilege() {
+    let db = TestDb::new().await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut owner = connect(&db, DbRole::Owner).await;
+    seed(&mut owner, a).await;
+    seed(&mut owner, b).await;
+    let before = (
+        fingerprint(&mut owner, a).await,
+        fingerprint(&mut owner, b).await,
+    );
+    assert!(
+        before.1.iter().all(|d| !d.ends_with("empty")),
+        "B has a row everywhere"
+    );
+
+    let mut failures = Vec::new();
+    let mut checks = 0;
+    for role in DbRole::SERVICES {
+        let mut conn = connect(&db, role).await;
+        for table in TABLES {
+            let mut check = |ok: bool, what: String| {
+                checks += 1;
+                if !ok {
+                    failures.push(format!("{} on {table}: {what}", role.role_name()));
+                }
+            };
+            // Own tenant: exactly the privileges the service needs.
+            let own = [
+                (
+                    Select,
+                    attempt(
+                        &mut conn,
+                        Some(a),
+                        &format!("SELECT count(*) AS n FROM {table}"),
+                        true,
+                    )
+                    .await,
+                ),
+                // Tables keyed by tenant alone already hold A's row: don't trip on it.
+                (
+                    Insert,
+                    attempt(
+                        &mut conn,
+                        Some(a),
+                        &format!("{} ON CONFLICT DO NOTHING", insert_sql(table, a)),
+                        false,
+                    )
+                    .await,
+                ),
+                (
+                    Update,
+                    attempt(&mut conn, Some(a), &update_sql(table, a), false).await,
+                ),
+                (
+                    Delete,
+                    attempt(
+                        &mut conn,
+                        Some(a),
+                        &format!("DELETE FROM {table} WHERE tenant_id = '{a}'"),
+                        false,
+                    )
+                    .await,
+                ),
+            ];
+            for (op, outcome) in own {
+                let want = allowed(role, table, op);
+                let ok = match (&outcome, want) {
+                    (Outcome::Rows(n), true) => op == Insert || *n == 1,
+                    (outcome, false) => is_denied(outcome),
+                    _ => false,
+                };
+                check(
+                    ok,
+                    format!("{op:?} own tenant: want allowed={want}, got {outcome:?}"),
+                );
+            }
+            // Tenant B, with A set: invisible and untouchable.
+            let read_b = attempt(
+                &mut conn,
+                Some(a),
+                &format!("SELECT count(*) AS n FROM {table} WHERE tenant_id = '{b}'"),
+                true,
+            )
+            .await;
+            check(
+                matches!(read_b, Outcome::Rows(0)) || is_denied(&read_b),
+                format!("read B: {read_b:?}"),
+            );
+            let insert_b = attempt(&mut conn, Some(a), &insert_sql(table, b), false).await;
+            check(is_denied(&insert_b), format!("insert B: {insert_b:?}"));
+            let update_b = attempt(&mut conn, Some(a), &update_sql(table, b), false).await;
+            check(
+                matches!(update_b, Outcome::Rows(0)) || is_denied(&update_b),
+                format!("update B: {update_b:?}"),
+            );
+            let delete_b = attempt(
+                &mut conn,
+                Some(a),
+                &format!("DELETE FROM {table} WHERE tenant_id = '{b}'"),
+                false,
+            )
+            .await;
+            check(
+                matches!(delete_b, Outcome::Rows(0)) || is_denied(&delete_b),
+                format!("delete B: {delete_b:?}"),
+            );
+            // No tenant set: nothing visible, nothing writable.
+            let read_none = attempt(
+                &mut conn,
+                None,
+                &format!("SELECT count(*) AS n FROM {table}"),
+                true,
+            )
+            .await;
+            check(
+                matches!(read_none, Outcome::Rows(0)) || is_denied(&read_none),
+                format!("read without tenant: {read_none:?}"),
+            );
+            let insert_none = attempt(&mut conn, None, &insert_sql(table, a), false).await;
+            check(
+                is_denied(&insert_none),
+                format!("insert without tenant: {insert_none:?}"),
+            );
+            // A tenant id that is not a UUID is an error, never "all rows".
+            let garbage = attempt(&mut conn, None, &format!(
+                "SELECT count(*) AS n FROM {table} WHERE set_config('app.tenant_id', 'x'' OR true', true) IS NOT NULL"
+            ), true).await;
+            check(
+                !matches!(garbage, Outcome::Rows(n) if n > 0),
+                format!("garbage tenant: {garbage:?}"),
+            );
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checks} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let after = (
+        fingerprint(&mut owner, a).await,
+        fingerprint(&mut owner, b).await,
+    );
+    assert_eq!(before, after, "no row of A or B changed");
+    println!("isolation matrix: {checks} checks passed");
+}
+
+#[tokio::test]
+async fn the_pump_cannot_read_payloads_and_only_it_may_list_due_commands() {
+    let db = TestDb::new().await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut owner = connect(&db, DbRole::Owner).await;
+    seed(&mut owner, a).await;
+    seed(&mut owner, b).await;
+
+    let mut pump = connect(&db, DbRole::Pump).await;
+    for column in ["payload", "user_id", "metadata", "error", "result_seqs"] {
+        let outcome = attempt(
+            &mut pump,
+            Some(a),
+            &format!("SELECT count({column}) AS n FROM commands"),
+            true,
+        )
+        .await;
+        assert!(is_denied(&outcome), "pump read {column}: {outcome:?}");
+    }
+    #[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    struct Due {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        tenant_id: Uuid,
+    }
+    // Without any tenant set, the work list names both tenants' commands (ids only).
+    let mut due: Vec<Due> =
+        diesel::sql_query("SELECT tenant_id FROM due_commands(10, interval '1 minute')")
+            .load(&mut pump)
+            .await
+            .unwrap();
+    due.sort();
+    let mut want = vec![Due { tenant_id: a }, Due { tenant_id: b }];
+    want.sort();
+    assert_eq!(due, want);
+    // The function's result has no payload column to leak.
+    let err =
+        diesel::sql_query("SELECT payload::text AS n FROM due_commands(10, interval '1 minute')")
+            .execute(&mut pump)
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("payload"), "{err}");
+
+    for role in [DbRole::Gateway, DbRole::Worker, DbRole::Realtime] {
+        let mut conn = connect(&db, role).await;
+        let outcome = attempt(
+            &mut conn,
+            None,
+            "SELECT count(*) AS n FROM due_commands(10, interval '1 minute')",
+            true,
+        )
+        .await;
+        assert!(
+            is_denied(&outcome),
+            "{} may not list due commands: {outcome:?}",
+            role.role_name()
+        );
+    }
+}
+
+#[tokio::test]
+async fn service_roles_cannot_disable_row_level_security_or_escalate() {
+    let db = TestDb::new().await.unwrap();
+    for role in DbRole::SERVICES {
+        let mut conn = connect(&db, role).await;
+        for sql in [
+            "ALTER TABLE events DISABLE ROW LEVEL SECURITY",
+            "ALTER TABLE commands NO FORCE ROW LEVEL SECURITY",
+            "DROP POLICY tenant_isolation ON events",
+            "SET ROLE kitchen_dispatcher",
+            "SET ROLE kitchen_owner",
+            "CREATE TABLE sneaky (id int)",
+        ] {
+            let err = conn.batch_execute(sql).await;
+            assert!(err.is_err(), "{} could run {sql}", role.role_name());
+        }
+    }
+}
