@@ -1,1 +1,5 @@
-fn main() {}
+//! command-pump: composition root (filled by the write-path and read-path issues).
+
+fn main() -> anyhow::Result<()> {
+    anyhow::bail!("command-pump is not implemented yet")
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! worker: composition root (filled by the write-path and read-path issues).
+
+fn main() -> anyhow::Result<()> {
+    anyhow::bail!("worker is not implemented yet")
+}

@@ -1,0 +1,1 @@
+//! Temporal adapters (filled by the write-path work).
