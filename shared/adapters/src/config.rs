@@ -15,6 +15,56 @@ const BASE: &str = include_str!("../../../configuration/base.toml");
 pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub auth: AuthSettings,
+    pub gateway: GatewaySettings,
+    pub temporal: TemporalSettings,
+    pub pump: PumpSettings,
+    pub worker: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub hs256_secret: SecretString,
+    pub jwks_url: String,
+    pub jwks_cache_secs: u64,
+    pub jwks_min_refetch_secs: u64,
+    pub leeway_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GatewaySettings {
+    pub host: String,
+    pub port: u16,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemporalSettings {
+    pub address: String,
+    pub namespace: String,
+    pub task_queue: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PumpSettings {
+    pub host: String,
+    pub port: u16,
+    pub sweep_interval_ms: u64,
+    pub stale_claim_secs: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    pub host: String,
+    pub port: u16,
+    pub activity_timeout_secs: u64,
+    pub max_concurrent_activities: usize,
+    pub max_concurrent_workflow_tasks: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

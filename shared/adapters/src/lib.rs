@@ -3,6 +3,7 @@
 //! (configuration, telemetry).
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 pub mod postgres;
 pub mod telemetry;

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod memory;
 pub mod order;
 pub mod ports;
+pub mod queue;
 pub mod service;
 
 pub use aggregate::{Aggregate, DomainEvent, EventDecodeError};

@@ -156,3 +156,33 @@ pub trait EventPublisher: Send + Sync {
     /// subscribers only. MUST never deliver an event to another tenant.
     fn publish(&self, tenant: TenantId, events: &[RecordedEvent]);
 }
+
+/// What can go wrong when queueing a command.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The id is taken by a different request (409 at the edge).
+    #[error("command {0} already exists with a different type or payload")]
+    IdempotencyConflict(crate::ids::CommandId),
+    /// Retry later (503).
+    #[error("command queue unavailable")]
+    Unavailable(#[source] BackendError),
+}
+
+/// Durable intake of commands (the `commands` table).
+pub trait CommandQueue: Send + Sync {
+    /// Stores `command` as pending. If its id exists in the tenant: MUST return
+    /// `Existing` when the type and payload are the same, and
+    /// `IdempotencyConflict` (writing nothing) when they differ.
+    fn enqueue(
+        &self,
+        command: crate::queue::NewCommand,
+    ) -> impl Future<Output = Result<crate::queue::Enqueued, QueueError>> + Send;
+
+    /// The command with this id in this tenant; `None` if there is none (also
+    /// when another tenant has one with that id).
+    fn get(
+        &self,
+        tenant: TenantId,
+        id: crate::ids::CommandId,
+    ) -> impl Future<Output = Result<Option<crate::queue::CommandRecord>, QueueError>> + Send;
+}

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
 pub mod fixtures;
+pub mod tokens;
 
 static BOOTSTRAPPED: OnceCell<()> = OnceCell::const_new();
 
@@ -43,6 +44,47 @@ impl TestDb {
     /// The URL of this database as `role`.
     pub fn url(&self, role: DbRole) -> SecretString {
         self.settings.url_for(role, &self.name)
+    }
+
+    /// Settings of the whole platform pointed at this database, with every
+    /// service on port 0 (a free port).
+    pub fn platform_settings(&self) -> Settings {
+        let mut settings = Settings::load().expect("settings load");
+        settings.database = self.settings.clone();
+        settings.database.name = self.name.clone();
+        settings.database.pool_size = 8;
+        settings.gateway.port = 0;
+        settings.pump.port = 0;
+        settings.worker.port = 0;
+        settings
+    }
+
+    /// Counts the tenant's rows in `table`, as the worker (which may read them all).
+    pub async fn count_rows(&self, table: &str, tenant: kitchen_domain::TenantId) -> i64 {
+        use diesel::sql_types::BigInt;
+        use diesel_async::{
+            AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+        };
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let url = self.url(DbRole::Worker);
+        let mut conn = AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
+            .await
+            .expect("connect as worker");
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
+        ))
+        .await
+        .expect("begin");
+        let count: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result(&mut conn)
+            .await
+            .expect("count");
+        conn.batch_execute("COMMIT").await.expect("commit");
+        count.n
     }
 
     /// A connection pool logged in as `role`.

@@ -2,6 +2,7 @@
 //! tenant-scoped transaction every query runs in, migrations and bootstrap.
 
 pub mod bootstrap;
+pub mod command_queue;
 pub mod event_store;
 pub mod migrate;
 pub mod notify;
@@ -15,6 +16,7 @@ use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
 use secrecy::{ExposeSecret, SecretString};
 
+pub use command_queue::PgCommandQueue;
 pub use event_store::PgEventStore;
 pub use tenant_tx::{in_tenant_tx, set_tenant, TxError};
 

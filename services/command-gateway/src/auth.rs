@@ -1,0 +1,52 @@
+//! The `Authenticated` extractor: a handler that takes it only runs for a
+//! verified caller, and gets the tenant from the token (never from the request).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use kitchen_adapters::auth::{bearer_token, Caller};
+
+use crate::problem::ApiError;
+use crate::startup::AppState;
+
+#[derive(Debug)]
+pub(crate) struct Authenticated(pub(crate) Caller);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().map(str::to_owned));
+        Box::pin(async move {
+            let state = state.expect("AppState is registered");
+            let header = match header {
+                None => None,
+                Some(Ok(value)) => Some(value),
+                Some(Err(_)) => {
+                    return Err(ApiError::Unauthorized(
+                        kitchen_adapters::auth::AuthError::Malformed("header is not ASCII".into()),
+                    ))
+                }
+            };
+            let result = async {
+                let token = bearer_token(header.as_deref())?;
+                state.verifier.verify(token).await
+            }
+            .await;
+            match result {
+                Ok(caller) => Ok(Authenticated(caller)),
+                Err(e) => {
+                    state.metrics.refused(e.code());
+                    Err(ApiError::Unauthorized(e))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! command-gateway: the HTTP edge of the write path. It verifies the caller's
+//! token, parses the command through the domain catalog, and queues it in
+//! Postgres; the pump and the worker take it from there.
+#![forbid(unsafe_code)]
+
+mod auth;
+pub mod metrics;
+mod problem;
+mod routes;
+pub mod startup;
+
+pub use startup::Application;
