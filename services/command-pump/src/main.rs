@@ -1,5 +1,25 @@
-//! command-pump: composition root (filled by the write-path and read-path issues).
+//! Thin composition root: settings, telemetry, Temporal client, then the pump.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("command-pump is not implemented yet")
+use anyhow::Context;
+use command_pump::Pump;
+use kitchen_adapters::config::Settings;
+use kitchen_temporal::TemporalScheduler;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load().context("loading settings")?;
+    kitchen_adapters::telemetry::init(&settings.log);
+    let client = kitchen_temporal::connect(&settings.temporal, "kitchen-command-pump")
+        .await
+        .context("connecting to Temporal")?;
+    let scheduler = TemporalScheduler::new(client, settings.temporal.task_queue.clone());
+    let pump = Pump::new(&settings, scheduler)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        kitchen_adapters::shutdown::signal().await;
+        let _ = stop_tx.send(true);
+    });
+    tracing::info!(task_queue = %settings.temporal.task_queue, "command-pump running");
+    pump.run(stop_rx).await;
+    Ok(())
 }

@@ -1,5 +1,15 @@
-//! worker: composition root (filled by the write-path and read-path issues).
+//! Thin composition root: settings, telemetry, pool, then the worker.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("worker is not implemented yet")
+use anyhow::Context;
+use kitchen_adapters::config::{DbRole, Settings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load().context("loading settings")?;
+    kitchen_adapters::telemetry::init(&settings.log);
+    let pool = kitchen_adapters::postgres::pool(
+        &settings.database.role_url(DbRole::Worker),
+        settings.database.pool_size,
+    )?;
+    worker::run(&settings, pool, kitchen_adapters::shutdown::signal()).await
 }

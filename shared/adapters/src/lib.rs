@@ -6,4 +6,5 @@
 pub mod auth;
 pub mod config;
 pub mod postgres;
+pub mod shutdown;
 pub mod telemetry;

@@ -38,11 +38,26 @@ pub fn envelopes<E: DomainEvent>(
     metadata: &Value,
     events: &[E],
 ) -> Vec<NewEvent> {
+    envelopes_from(command, 0, correlation, metadata, events)
+}
+
+/// Index offset of events a command causes later, through its durable timer:
+/// they derive their ids from the same command without colliding with its own.
+pub const TIMER_EVENT_INDEX: usize = 1 << 16;
+
+/// As [`envelopes`], numbering the derived ids from `first_index`.
+pub fn envelopes_from<E: DomainEvent>(
+    command: CommandId,
+    first_index: usize,
+    correlation: CorrelationId,
+    metadata: &Value,
+    events: &[E],
+) -> Vec<NewEvent> {
     events
         .iter()
         .enumerate()
         .map(|(index, event)| NewEvent {
-            id: EventId::derived(command, index),
+            id: EventId::derived(command, first_index + index),
             event_type: event.event_type().to_owned(),
             schema_version: event.schema_version(),
             payload: event.to_payload(),

@@ -1,1 +1,14 @@
-//! Temporal adapters (filled by the write-path work).
+//! Temporal adapters: the command workflow and its activities (run by the
+//! worker), and the scheduler that starts it (used by the pump).
+//!
+//! Workflows only orchestrate and stay deterministic; every I/O happens in the
+//! activities, which call the Postgres `CommandRunner`.
+#![forbid(unsafe_code)]
+
+mod client;
+mod scheduler;
+mod workflow;
+
+pub use client::{connect, ConnectError};
+pub use scheduler::TemporalScheduler;
+pub use workflow::{workflow_id, CommandActivities, CommandRef, CommandWorkflow};

@@ -44,7 +44,7 @@ impl PgEventStore {
 
 /// Errors inside a store transaction, before they become `StoreError`.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     Store(StoreError),
     Db(DieselError),
     Tx(TxError),
@@ -67,7 +67,7 @@ impl From<StoreError> for Failure {
 }
 
 impl Failure {
-    fn into_store_error(
+    pub(crate) fn into_store_error(
         self,
         stream: Option<&StreamRef>,
         expected: Version,
@@ -198,8 +198,8 @@ fn type_mismatch(stream: &StreamRef, actual: String) -> StoreError {
     }
 }
 
-/// The body of `append`, inside the tenant transaction.
-async fn append_in_tx(
+/// The body of `append`, inside the caller's tenant transaction.
+pub(crate) async fn append_in_tx(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     stream: &StreamRef,
@@ -305,6 +305,41 @@ async fn append_in_tx(
     Ok(recorded)
 }
 
+/// The body of `load`, inside the caller's tenant transaction.
+pub(crate) async fn load_in_tx(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    stream: &StreamRef,
+) -> Result<LoadedStream, Failure> {
+    let snapshot: Option<AggregateRow> = aggregates::table
+        .filter(aggregates::tenant_id.eq(tenant.as_uuid()))
+        .filter(aggregates::id.eq(stream.aggregate_id.as_uuid()))
+        .select(AggregateRow::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    let snapshot = snapshot.map(Snapshot::try_from).transpose()?;
+    if let Some(s) = &snapshot {
+        if s.aggregate_type != stream.aggregate_type {
+            return Err(type_mismatch(stream, s.aggregate_type.clone()).into());
+        }
+    }
+    let after = snapshot.as_ref().map(|s| s.version.get()).unwrap_or(0);
+    let rows: Vec<EventRow> = events::table
+        .filter(events::tenant_id.eq(tenant.as_uuid()))
+        .filter(events::aggregate_id.eq(stream.aggregate_id.as_uuid()))
+        .filter(events::version.gt(after))
+        .order(events::version.asc())
+        .select(EventRow::as_select())
+        .load(conn)
+        .await?;
+    let events = rows
+        .into_iter()
+        .map(RecordedEvent::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(LoadedStream { snapshot, events })
+}
+
 impl EventStore for PgEventStore {
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, aggregate_id = %stream.aggregate_id, expected = %expected, count = new_events.len()))]
     async fn append(
@@ -328,36 +363,7 @@ impl EventStore for PgEventStore {
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, aggregate_id = %stream.aggregate_id))]
     async fn load(&self, tenant: TenantId, stream: &StreamRef) -> Result<LoadedStream, StoreError> {
         in_tenant_tx(&self.pool, tenant, |conn| {
-            async move {
-                let snapshot: Option<AggregateRow> = aggregates::table
-                    .filter(aggregates::tenant_id.eq(tenant.as_uuid()))
-                    .filter(aggregates::id.eq(stream.aggregate_id.as_uuid()))
-                    .select(AggregateRow::as_select())
-                    .first(conn)
-                    .await
-                    .optional()?;
-                let snapshot = snapshot.map(Snapshot::try_from).transpose()?;
-                if let Some(s) = &snapshot {
-                    if s.aggregate_type != stream.aggregate_type {
-                        return Err(type_mismatch(stream, s.aggregate_type.clone()).into());
-                    }
-                }
-                let after = snapshot.as_ref().map(|s| s.version.get()).unwrap_or(0);
-                let rows: Vec<EventRow> = events::table
-                    .filter(events::tenant_id.eq(tenant.as_uuid()))
-                    .filter(events::aggregate_id.eq(stream.aggregate_id.as_uuid()))
-                    .filter(events::version.gt(after))
-                    .order(events::version.asc())
-                    .select(EventRow::as_select())
-                    .load(conn)
-                    .await?;
-                let events = rows
-                    .into_iter()
-                    .map(RecordedEvent::try_from)
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(LoadedStream { snapshot, events })
-            }
-            .scope_boxed()
+            async move { load_in_tx(conn, tenant, stream).await }.scope_boxed()
         })
         .await
         .map_err(|f: Failure| f.into_store_error(Some(stream), Version::ZERO, None))

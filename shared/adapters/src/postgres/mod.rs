@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod command_queue;
+pub mod command_runner;
 pub mod event_store;
 pub mod migrate;
 pub mod notify;

@@ -1,0 +1,161 @@
+//! The dispatch loop: wake on notifications and on a timer, claim, start, mark.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use kitchen_adapters::config::{DbRole, Settings};
+use kitchen_adapters::postgres::{self, PgPool};
+use kitchen_domain::ports::JobScheduler;
+use kitchen_domain::{CommandId, TenantId};
+use secrecy::SecretString;
+use tokio::sync::{mpsc, watch};
+
+use crate::claims;
+use crate::listener::{self, Wake};
+
+/// Counters, for `/metrics` and tests.
+#[derive(Debug, Default)]
+pub struct PumpStats {
+    /// Workflows started by this pump.
+    pub started: AtomicU64,
+    /// Starts answered "already started" (counted as dispatched).
+    pub already_started: AtomicU64,
+    /// Starts that failed (the command went back to pending with a backoff).
+    pub start_failures: AtomicU64,
+}
+
+/// A configured pump. `run` until the shutdown signal.
+pub struct Pump<S> {
+    pool: PgPool,
+    listen_url: SecretString,
+    scheduler: S,
+    sweep_interval: Duration,
+    stale_after: Duration,
+    backoff_base: Duration,
+    backoff_max: Duration,
+    batch_size: u32,
+    stats: Arc<PumpStats>,
+}
+
+impl<S> std::fmt::Debug for Pump<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pump")
+            .field("sweep_interval", &self.sweep_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many workflow starts run at once.
+const PARALLEL_STARTS: usize = 16;
+
+impl<S: JobScheduler + 'static> Pump<S> {
+    pub fn new(settings: &Settings, scheduler: S) -> anyhow::Result<Self> {
+        let url = settings.database.role_url(DbRole::Pump);
+        let pool = postgres::pool(&url, settings.database.pool_size)?;
+        let p = &settings.pump;
+        Ok(Self {
+            pool,
+            listen_url: url,
+            scheduler,
+            sweep_interval: Duration::from_millis(p.sweep_interval_ms),
+            stale_after: Duration::from_secs(p.stale_claim_secs),
+            backoff_base: Duration::from_millis(p.backoff_base_ms),
+            backoff_max: Duration::from_millis(p.backoff_max_ms),
+            batch_size: p.batch_size,
+            stats: Arc::default(),
+        })
+    }
+
+    pub fn stats(&self) -> Arc<PumpStats> {
+        self.stats.clone()
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs until `shutdown` turns true; in-flight starts finish first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let (wake_tx, mut wake_rx) = mpsc::channel(1024);
+        let listener = tokio::spawn(listener::run(
+            self.listen_url.clone(),
+            wake_tx,
+            shutdown.clone(),
+        ));
+        let mut sweep = tokio::time::interval(self.sweep_interval);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                wake = wake_rx.recv() => match wake {
+                    Some(Wake::Command(tenant, id)) => {
+                        // Drain what queued up meanwhile and start them together.
+                        let mut batch = vec![(tenant, id)];
+                        while let Ok(Wake::Command(t, c)) = wake_rx.try_recv() {
+                            batch.push((t, c));
+                        }
+                        self.dispatch_all(batch).await;
+                    }
+                    Some(Wake::Sweep) => self.sweep().await,
+                    None => break,
+                },
+                _ = sweep.tick() => self.sweep().await,
+                _ = shutdown.changed() => break,
+            }
+        }
+        let _ = listener.await;
+        tracing::info!("pump stopped");
+    }
+
+    async fn sweep(&self) {
+        match claims::due(&self.pool, self.batch_size, self.stale_after).await {
+            Ok(due) if due.is_empty() => {}
+            Ok(due) => {
+                tracing::debug!(count = due.len(), "sweep found due commands");
+                self.dispatch_all(due).await;
+            }
+            Err(e) => tracing::warn!(cause = %e, "sweep failed"),
+        }
+    }
+
+    async fn dispatch_all(&self, commands: Vec<(TenantId, CommandId)>) {
+        futures_util::stream::iter(commands)
+            .for_each_concurrent(PARALLEL_STARTS, |(tenant, id)| async move {
+                if let Err(e) = self.dispatch(tenant, id).await {
+                    tracing::warn!(cause = %e, tenant_id = %tenant, command_id = %id, "dispatch failed");
+                }
+            })
+            .await;
+    }
+
+    #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id))]
+    async fn dispatch(&self, tenant: TenantId, id: CommandId) -> Result<(), claims::ClaimError> {
+        let Some(claimed) = claims::claim(&self.pool, tenant, id, self.stale_after).await? else {
+            return Ok(());
+        };
+        match self
+            .scheduler
+            .schedule(tenant, id, &claimed.command_type)
+            .await
+        {
+            Ok(workflow_id) => {
+                self.stats.started.fetch_add(1, Ordering::Relaxed);
+                claims::mark_dispatched(&self.pool, tenant, id, &workflow_id).await?;
+                tracing::debug!(workflow_id, "dispatched");
+            }
+            Err(e) => {
+                self.stats.start_failures.fetch_add(1, Ordering::Relaxed);
+                let retry_in = self.backoff(claimed.attempts);
+                tracing::warn!(cause = %e, retry_in = ?retry_in, attempts = claimed.attempts, "workflow start failed; will retry");
+                claims::release(&self.pool, tenant, id, retry_in).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn backoff(&self, attempts: i32) -> Duration {
+        let exp = attempts.clamp(1, 16) as u32 - 1;
+        (self.backoff_base * 2u32.pow(exp)).min(self.backoff_max)
+    }
+}

@@ -1,0 +1,241 @@
+//! The whole write path for tests: gateway (HTTP, port 0), pump and worker
+//! in-process or as a child process, on a fresh database and a task queue of
+//! the test's own, against a real Temporal dev server.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use command_gateway::Application;
+use command_pump::{Pump, PumpStats};
+use kitchen_adapters::config::{DbRole, Settings};
+use kitchen_adapters::postgres::PgEventStore;
+use kitchen_domain::ports::EventStore;
+use kitchen_domain::{RecordedEvent, Seq, TenantId};
+use kitchen_temporal::TemporalScheduler;
+use kitchen_test_support::{temporal, tokens, TestDb};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub struct Stack {
+    pub db: TestDb,
+    pub settings: Settings,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub tenant: TenantId,
+    pumps: Vec<(
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+        Arc<PumpStats>,
+    )>,
+    workers: Vec<(
+        tokio::sync::oneshot::Sender<()>,
+        std::thread::JoinHandle<anyhow::Result<()>>,
+    )>,
+    children: Vec<tokio::process::Child>,
+}
+
+impl Stack {
+    /// Gateway only; start pumps and workers as the test needs.
+    pub async fn new(adjust: impl FnOnce(&mut Settings)) -> Stack {
+        let db = TestDb::new().await.unwrap();
+        let mut settings = db.platform_settings();
+        settings.temporal.task_queue = format!("kitchen-test-{}", Uuid::new_v4());
+        settings.pump.sweep_interval_ms = 250;
+        settings.pump.stale_claim_secs = 3;
+        settings.pump.backoff_base_ms = 100;
+        settings.pump.backoff_max_ms = 1000;
+        adjust(&mut settings);
+        let app = Application::build(&settings).unwrap();
+        let base = format!("http://{}", app.address());
+        tokio::spawn(app.run_until_stopped());
+        Stack {
+            db,
+            settings,
+            base,
+            http: reqwest::Client::new(),
+            tenant: TenantId::new_random(),
+            pumps: Vec::new(),
+            workers: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    /// Gateway, one pump and one worker, on the shared dev server.
+    pub async fn full() -> Stack {
+        let stack = Stack::new(|_| {}).await;
+        temporal::require_shared(&stack.settings.temporal.address).await;
+        let mut stack = stack;
+        stack.start_pump().await;
+        stack.start_worker().await;
+        stack
+    }
+
+    pub async fn start_pump(&mut self) -> Arc<PumpStats> {
+        let client = loop {
+            match kitchen_temporal::connect(&self.settings.temporal, "test-pump").await {
+                Ok(client) => break client,
+                Err(e) => {
+                    eprintln!("pump cannot reach Temporal yet: {e}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        };
+        let scheduler = TemporalScheduler::new(client, self.settings.temporal.task_queue.clone());
+        let pump = Pump::new(&self.settings, scheduler).unwrap();
+        let stats = pump.stats();
+        let (stop, stopped) = watch::channel(false);
+        let handle = tokio::spawn(pump.run(stopped));
+        self.pumps.push((stop, handle, stats.clone()));
+        stats
+    }
+
+    /// Stops every pump and waits for them.
+    pub async fn stop_pumps(&mut self) {
+        for (stop, handle, _) in self.pumps.drain(..) {
+            let _ = stop.send(true);
+            let _ = handle.await;
+        }
+    }
+
+    pub async fn start_worker(&mut self) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let settings = self.settings.clone();
+        let pool = self.db.pool(DbRole::Worker);
+        // The SDK's worker future is not Send: give it a runtime of its own.
+        let handle = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(worker::run(&settings, pool, async move {
+                let _ = stopped.await;
+            }))
+        });
+        self.workers.push((stop, handle));
+    }
+
+    pub async fn stop_workers(&mut self) {
+        for (stop, handle) in self.workers.drain(..) {
+            let _ = stop.send(());
+            let joined = tokio::task::spawn_blocking(move || handle.join());
+            let _ = tokio::time::timeout(Duration::from_secs(15), joined).await;
+        }
+    }
+
+    /// Starts the worker binary as a child process (so it can be SIGKILLed).
+    pub fn spawn_worker_process(&mut self) -> u32 {
+        let s = &self.settings;
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker"))
+            .env("KITCHEN__DATABASE__NAME", &s.database.name)
+            .env("KITCHEN__DATABASE__HOST", &s.database.host)
+            .env("KITCHEN__DATABASE__PORT", s.database.port.to_string())
+            .env("KITCHEN__TEMPORAL__ADDRESS", &s.temporal.address)
+            .env("KITCHEN__TEMPORAL__TASK_QUEUE", &s.temporal.task_queue)
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn worker binary");
+        let pid = child.id().unwrap();
+        self.children.push(child);
+        pid
+    }
+
+    /// SIGKILLs every worker child: a crash, no draining.
+    pub async fn kill_worker_processes(&mut self) {
+        for mut child in self.children.drain(..) {
+            let _ = child.kill().await;
+        }
+    }
+
+    pub fn token(&self) -> String {
+        tokens::valid(&self.settings.auth, self.tenant)
+    }
+
+    /// POSTs a command; returns its id. Panics unless 202.
+    pub async fn post(&self, command_type: &str, payload: Value) -> Uuid {
+        let response = self
+            .http
+            .post(format!("{}/v1/commands", self.base))
+            .bearer_auth(self.token())
+            .json(&json!({"type": command_type, "payload": payload}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 202);
+        let body: Value = response.json().await.unwrap();
+        body["commandId"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn command(&self, id: Uuid) -> Value {
+        self.http
+            .get(format!("{}/v1/commands/{id}", self.base))
+            .bearer_auth(self.token())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Polls until the command is final (succeeded, rejected, failed).
+    pub async fn wait_final(&self, id: Uuid, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let command = self.command(id).await;
+            if matches!(
+                command["status"].as_str(),
+                Some("succeeded" | "rejected" | "failed")
+            ) {
+                return command;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "command {id} not final in {timeout:?}: {command}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for every command to be final; returns them by id.
+    pub async fn wait_all_final(&self, ids: &[Uuid], timeout: Duration) -> HashMap<Uuid, Value> {
+        let mut out = HashMap::new();
+        let deadline = Instant::now() + timeout;
+        for id in ids {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            out.insert(*id, self.wait_final(*id, left).await);
+        }
+        out
+    }
+
+    /// Every event of the tenant, in seq order (read as realtime).
+    pub async fn events(&self) -> Vec<RecordedEvent> {
+        let store = PgEventStore::new(self.db.pool(DbRole::Realtime));
+        let mut all = Vec::new();
+        let mut after = Seq::ZERO;
+        loop {
+            let page = store.read(self.tenant, after, 1000).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            all.extend(page);
+        }
+        all
+    }
+
+    pub fn pump_stats(&self) -> Vec<Arc<PumpStats>> {
+        self.pumps.iter().map(|(_, _, s)| s.clone()).collect()
+    }
+}
+
+pub fn create_order_payload(order: Uuid) -> Value {
+    json!({
+        "orderId": order,
+        "userId": "user-123",
+        "items": [{"menuItemId": "menu-item-1", "quantity": 1}]
+    })
+}

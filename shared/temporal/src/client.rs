@@ -1,0 +1,34 @@
+//! Connecting to the Temporal frontend.
+
+use std::time::Duration;
+
+use kitchen_adapters::config::TemporalSettings;
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("invalid Temporal address {0:?}")]
+    Address(String),
+    #[error("cannot connect to Temporal: {0}")]
+    Connect(String),
+}
+
+/// Connects to `settings.address` in `settings.namespace`.
+pub async fn connect(settings: &TemporalSettings, identity: &str) -> Result<Client, ConnectError> {
+    let url = settings
+        .address
+        .parse::<url::Url>()
+        .map_err(|_| ConnectError::Address(settings.address.clone()))?;
+    let options = ConnectionOptions::new(url)
+        .identity(identity.to_owned())
+        .connect_timeout(Duration::from_secs(5))
+        .build();
+    let connection = Connection::connect(options)
+        .await
+        .map_err(|e| ConnectError::Connect(e.to_string()))?;
+    Client::new(
+        connection,
+        ClientOptions::new(settings.namespace.clone()).build(),
+    )
+    .map_err(|e| ConnectError::Connect(e.to_string()))
+}
