@@ -36,6 +36,7 @@ pub struct Pump<S> {
     backoff_base: Duration,
     backoff_max: Duration,
     batch_size: u32,
+    start_timeout: Duration,
     stats: Arc<PumpStats>,
 }
 
@@ -64,6 +65,7 @@ impl<S: JobScheduler + 'static> Pump<S> {
             backoff_base: Duration::from_millis(p.backoff_base_ms),
             backoff_max: Duration::from_millis(p.backoff_max_ms),
             batch_size: p.batch_size,
+            start_timeout: Duration::from_millis(p.start_timeout_ms),
             stats: Arc::default(),
         })
     }
@@ -134,11 +136,16 @@ impl<S: JobScheduler + 'static> Pump<S> {
         let Some(claimed) = claims::claim(&self.pool, tenant, id, self.stale_after).await? else {
             return Ok(());
         };
-        match self
-            .scheduler
-            .schedule(tenant, id, &claimed.command_type)
-            .await
-        {
+        let start = self.scheduler.schedule(tenant, id, &claimed.command_type);
+        // If the start reached Temporal after all, the retry is a duplicate start,
+        // which counts as success: the timeout cannot cause a second run.
+        let started = match tokio::time::timeout(self.start_timeout, start).await {
+            Ok(result) => result,
+            Err(_) => {
+                Err(format!("workflow start timed out after {:?}", self.start_timeout).into())
+            }
+        };
+        match started {
             Ok(workflow_id) => {
                 self.stats.started.fetch_add(1, Ordering::Relaxed);
                 claims::mark_dispatched(&self.pool, tenant, id, &workflow_id).await?;

@@ -56,6 +56,7 @@ pub struct PumpSettings {
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
     pub batch_size: u32,
+    pub start_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -88,6 +88,53 @@ impl TestDb {
         count.n
     }
 
+    /// Runs `sql` as the worker role with `tenant` set; returns affected rows.
+    pub async fn execute_as_worker(&self, tenant: kitchen_domain::TenantId, sql: &str) -> usize {
+        use diesel_async::{
+            AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+        };
+        let url = self.url(DbRole::Worker);
+        let mut conn = AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
+            .await
+            .expect("connect as worker");
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
+        ))
+        .await
+        .expect("begin");
+        let n = diesel::sql_query(sql)
+            .execute(&mut conn)
+            .await
+            .expect("execute");
+        conn.batch_execute("COMMIT").await.expect("commit");
+        n
+    }
+
+    /// Terminates every session of `role` on this database (as the admin);
+    /// returns how many were terminated.
+    pub async fn terminate_backends(&self, role: &str) -> i64 {
+        use diesel::sql_types::{BigInt, Text};
+        use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let url = self.settings.admin_url();
+        let mut conn = AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
+            .await
+            .expect("connect as admin");
+        let count: Count = diesel::sql_query(
+            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = $1 AND usename = $2",
+        )
+        .bind::<Text, _>(&self.name)
+        .bind::<Text, _>(role)
+        .get_result(&mut conn)
+        .await
+        .expect("terminate");
+        count.n
+    }
+
     /// A connection pool logged in as `role`.
     pub fn pool(&self, role: DbRole) -> PgPool {
         postgres::pool(&self.url(role), 16).expect("pool config is valid")
