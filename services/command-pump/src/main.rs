@@ -14,6 +14,17 @@ async fn main() -> anyhow::Result<()> {
         .context("connecting to Temporal")?;
     let scheduler = TemporalScheduler::new(client, settings.temporal.task_queue.clone());
     let pump = Pump::new(&settings, scheduler)?;
+    let stats = pump.stats();
+    let (address, ops) = kitchen_adapters::ops_http::serve(
+        &settings.pump.host,
+        settings.pump.port,
+        pump.pool().clone(),
+        std::sync::Arc::new(move || stats.render()),
+    )
+    .context("binding the ops endpoints")?;
+    let ops_handle = ops.handle();
+    tokio::spawn(ops);
+    tracing::info!(%address, "pump ops endpoints (/healthz, /readyz, /metrics)");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         kitchen_adapters::shutdown::signal().await;
@@ -21,5 +32,6 @@ async fn main() -> anyhow::Result<()> {
     });
     tracing::info!(task_queue = %settings.temporal.task_queue, "command-pump running");
     pump.run(stop_rx).await;
+    ops_handle.stop(true).await;
     Ok(())
 }

@@ -40,6 +40,36 @@ pub struct Pump<S> {
     stats: Arc<PumpStats>,
 }
 
+impl PumpStats {
+    /// Prometheus text exposition of the counters.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, help, value) in [
+            (
+                "kitchen_pump_workflows_started_total",
+                "Workflows started.",
+                &self.started,
+            ),
+            (
+                "kitchen_pump_already_started_total",
+                "Starts answered already-started.",
+                &self.already_started,
+            ),
+            (
+                "kitchen_pump_start_failures_total",
+                "Starts that failed and were backed off.",
+                &self.start_failures,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                value.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
 impl<S> std::fmt::Debug for Pump<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pump")
@@ -146,10 +176,15 @@ impl<S: JobScheduler + 'static> Pump<S> {
             }
         };
         match started {
-            Ok(workflow_id) => {
-                self.stats.started.fetch_add(1, Ordering::Relaxed);
-                claims::mark_dispatched(&self.pool, tenant, id, &workflow_id).await?;
-                tracing::debug!(workflow_id, "dispatched");
+            Ok(scheduled) => {
+                let counter = if scheduled.newly_started {
+                    &self.stats.started
+                } else {
+                    &self.stats.already_started
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                claims::mark_dispatched(&self.pool, tenant, id, &scheduled.workflow_id).await?;
+                tracing::debug!(workflow_id = %scheduled.workflow_id, "dispatched");
             }
             Err(e) => {
                 self.stats.start_failures.fetch_add(1, Ordering::Relaxed);

@@ -11,5 +11,17 @@ async fn main() -> anyhow::Result<()> {
         &settings.database.role_url(DbRole::Worker),
         settings.database.pool_size,
     )?;
-    worker::run(&settings, pool, kitchen_adapters::shutdown::signal()).await
+    let (address, ops) = kitchen_adapters::ops_http::serve(
+        &settings.worker.host,
+        settings.worker.port,
+        pool.clone(),
+        std::sync::Arc::new(String::new),
+    )
+    .context("binding the ops endpoints")?;
+    let ops_handle = ops.handle();
+    tokio::spawn(ops);
+    tracing::info!(%address, "worker ops endpoints (/healthz, /readyz, /metrics)");
+    let result = worker::run(&settings, pool, kitchen_adapters::shutdown::signal()).await;
+    ops_handle.stop(true).await;
+    result
 }

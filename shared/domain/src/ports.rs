@@ -137,17 +137,25 @@ pub fn check_read_limit(limit: u32) -> Result<(), StoreError> {
     }
 }
 
+/// A workflow that exists for a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    pub workflow_id: String,
+    /// False when the workflow had been started before (a duplicate start).
+    pub newly_started: bool,
+}
+
 /// Starts durable work for an accepted command (the Temporal adapter).
 pub trait JobScheduler: Send + Sync {
-    /// Starts the workflow for `command` with the id `{tenant}-{command}` and
-    /// returns that id. Starting an id that is already running or finished MUST
-    /// count as success (it makes dispatch idempotent).
+    /// Starts the workflow for `command` with the id `{tenant}-{command}`.
+    /// Starting an id that is already running or finished MUST count as success
+    /// (`newly_started: false`): it makes dispatch idempotent.
     fn schedule(
         &self,
         tenant: TenantId,
         command: crate::ids::CommandId,
         command_type: &str,
-    ) -> impl Future<Output = Result<String, BackendError>> + Send;
+    ) -> impl Future<Output = Result<Scheduled, BackendError>> + Send;
 }
 
 /// Pushes recorded events to live subscribers (the realtime fan-out).

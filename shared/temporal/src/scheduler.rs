@@ -1,7 +1,7 @@
 //! `JobScheduler` on Temporal: starts the command workflow. Starting an id that
 //! exists (running or closed) is success, which makes dispatch idempotent.
 
-use kitchen_domain::ports::{BackendError, JobScheduler};
+use kitchen_domain::ports::{BackendError, JobScheduler, Scheduled};
 use kitchen_domain::{CommandId, TenantId};
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{Client, WorkflowIdReusePolicy, WorkflowStartOptions};
@@ -37,7 +37,7 @@ impl JobScheduler for TemporalScheduler {
         tenant: TenantId,
         command: CommandId,
         _command_type: &str,
-    ) -> Result<String, BackendError> {
+    ) -> Result<Scheduled, BackendError> {
         let id = workflow_id(tenant, command);
         let options = WorkflowStartOptions::new(self.task_queue.clone(), id.clone())
             // A workflow id is used once, ever: a re-dispatch after it closed must
@@ -53,10 +53,16 @@ impl JobScheduler for TemporalScheduler {
             .start_workflow(CommandWorkflow::run, input, options)
             .await
         {
-            Ok(_) => Ok(id),
+            Ok(_) => Ok(Scheduled {
+                workflow_id: id,
+                newly_started: true,
+            }),
             Err(WorkflowStartError::AlreadyStarted { .. }) => {
                 tracing::debug!(workflow_id = %id, "workflow already started; counted as dispatched");
-                Ok(id)
+                Ok(Scheduled {
+                    workflow_id: id,
+                    newly_started: false,
+                })
             }
             Err(e) => Err(Box::new(e)),
         }

@@ -1,0 +1,75 @@
+//! The operations endpoints of the services that have no HTTP API of their own
+//! (pump, worker): `/healthz` (the process runs), `/readyz` (Postgres answers)
+//! and `/metrics` (Prometheus text from the service).
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use diesel_async::RunQueryDsl;
+
+use crate::postgres::PgPool;
+
+/// Renders the service's metrics in the Prometheus text format.
+pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
+
+#[derive(Clone)]
+struct OpsState {
+    pool: PgPool,
+    metrics: MetricsFn,
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(state: web::Data<OpsState>) -> HttpResponse {
+    let ready = match state.pool.get().await {
+        Ok(mut conn) => diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    };
+    if ready {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("application/problem+json")
+            .json(serde_json::json!({"type": "/problems/unavailable", "title": "Service Unavailable", "status": 503, "code": "unavailable", "detail": "database unreachable"}))
+    }
+}
+
+async fn metrics(state: web::Data<OpsState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body((state.metrics)())
+}
+
+/// Binds `host:port` (0 = any free port) and returns the address and a server
+/// future to spawn; it stops on SIGINT/SIGTERM like any actix server.
+pub fn serve(
+    host: &str,
+    port: u16,
+    pool: PgPool,
+    metrics_fn: MetricsFn,
+) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
+    let state = OpsState {
+        pool,
+        metrics: metrics_fn,
+    };
+    let listener = TcpListener::bind((host, port))?;
+    let address = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
+    })
+    .workers(1)
+    .listen(listener)?
+    .disable_signals()
+    .run();
+    Ok((address, server))
+}

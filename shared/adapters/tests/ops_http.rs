@@ -1,0 +1,49 @@
+//! The pump's and worker's operations endpoints.
+
+use std::sync::Arc;
+
+use kitchen_adapters::config::DbRole;
+use kitchen_adapters::ops_http;
+use kitchen_test_support::TestDb;
+
+#[actix_web::test]
+async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
+    let db = TestDb::new().await.unwrap();
+    let (address, server) = ops_http::serve(
+        "127.0.0.1",
+        0,
+        db.pool(DbRole::Pump),
+        Arc::new(|| "my_metric 7\n".to_string()),
+    )
+    .unwrap();
+    actix_web::rt::spawn(server);
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://{address}{path}")).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    assert_eq!(
+        get("/metrics").await.unwrap().text().await.unwrap(),
+        "my_metric 7\n"
+    );
+
+    let mut settings = db.settings.clone();
+    settings.port = 1;
+    let dead_pool =
+        kitchen_adapters::postgres::pool(&settings.url_for(DbRole::Pump, &db.name), 1).unwrap();
+    let (dead, server) = ops_http::serve("127.0.0.1", 0, dead_pool, Arc::new(String::new)).unwrap();
+    actix_web::rt::spawn(server);
+    let response = http
+        .get(format!("http://{dead}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        http.get(format!("http://{dead}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
