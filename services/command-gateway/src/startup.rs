@@ -7,7 +7,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use kitchen_adapters::auth::JwtVerifier;
 use kitchen_adapters::config::{DbRole, Settings};
-use kitchen_adapters::postgres::{self, PgCommandQueue, PgPool};
+use kitchen_adapters::postgres::{self, PgCommandQueue, PgEventStore, PgPool};
 
 use crate::metrics::Metrics;
 use crate::routes;
@@ -17,6 +17,7 @@ use crate::routes;
 #[allow(missing_debug_implementations)]
 pub(crate) struct AppState {
     pub(crate) queue: PgCommandQueue,
+    pub(crate) events: PgEventStore,
     pub(crate) pool: PgPool,
     pub(crate) verifier: JwtVerifier,
     pub(crate) metrics: Arc<Metrics>,
@@ -52,6 +53,7 @@ impl Application {
     pub fn build_with_pool(settings: &Settings, pool: PgPool) -> anyhow::Result<Application> {
         let state = AppState {
             queue: PgCommandQueue::new(pool.clone()),
+            events: PgEventStore::new(pool.clone()),
             pool,
             verifier: JwtVerifier::new(&settings.auth),
             metrics: Arc::new(Metrics::default()),
@@ -63,6 +65,7 @@ impl Application {
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 .app_data(routes::path_config())
+                .app_data(routes::query_config())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

@@ -1,5 +1,14 @@
-//! realtime: composition root (filled by the write-path and read-path issues).
+//! Thin composition root: settings, telemetry, then the realtime server.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("realtime is not implemented yet")
+use anyhow::Context;
+use kitchen_adapters::config::Settings;
+use realtime::Application;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load().context("loading settings")?;
+    kitchen_adapters::telemetry::init(&settings.log);
+    let app = Application::build(&settings).context("building realtime")?;
+    tracing::info!(address = %app.address(), "realtime listening");
+    app.run_until_stopped().await.context("running realtime")
 }

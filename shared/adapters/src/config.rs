@@ -17,6 +17,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub gateway: GatewaySettings,
+    pub realtime: RealtimeSettings,
     pub temporal: TemporalSettings,
     pub pump: PumpSettings,
     pub worker: WorkerSettings,
@@ -38,6 +39,16 @@ pub struct GatewaySettings {
     pub host: String,
     pub port: u16,
     pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RealtimeSettings {
+    pub host: String,
+    pub port: u16,
+    pub heartbeat_secs: u64,
+    pub client_timeout_secs: u64,
+    pub write_timeout_secs: u64,
+    pub queue_capacity: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

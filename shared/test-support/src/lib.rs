@@ -55,6 +55,7 @@ impl TestDb {
         settings.database.name = self.name.clone();
         settings.database.pool_size = 8;
         settings.gateway.port = 0;
+        settings.realtime.port = 0;
         settings.pump.port = 0;
         settings.worker.port = 0;
         settings

@@ -2,6 +2,7 @@
 
 mod commands;
 mod health;
+mod reads;
 
 use actix_web::{web, HttpResponse};
 
@@ -10,9 +11,18 @@ use crate::problem::ApiError;
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/commands", web::post().to(commands::submit))
         .route("/v1/commands/{id}", web::get().to(commands::status))
+        .route("/v1/snapshot", web::get().to(reads::snapshot))
+        .route("/v1/events", web::get().to(reads::events))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics));
+}
+
+/// Query strings that fail to parse become problem+json too.
+pub(crate) fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _| {
+        ApiError::bad_request("invalid_query", None, err.to_string()).into()
+    })
 }
 
 /// Path segments that fail to parse become problem+json too.

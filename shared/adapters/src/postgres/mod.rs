@@ -5,8 +5,10 @@ pub mod bootstrap;
 pub mod command_queue;
 pub mod command_runner;
 pub mod event_store;
+pub mod listen;
 pub mod migrate;
 pub mod notify;
+pub mod read_model;
 pub mod schema;
 mod tenant_tx;
 

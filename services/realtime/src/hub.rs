@@ -1,0 +1,325 @@
+//! The hub: one task that owns the tenant rooms. The single LISTEN connection
+//! tells it which tenant has new events; it reads them once from the table (by
+//! seq, through RLS) and hands the same serialised frames to every socket of that
+//! tenant. A socket whose queue is full is dropped from its room and told so:
+//! memory never grows with a stuck client.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use kitchen_adapters::postgres::listen::{self, Heard};
+use kitchen_adapters::postgres::notify::{parse_events_notification, EVENTS_CHANNEL};
+use kitchen_adapters::postgres::PgEventStore;
+use kitchen_domain::ports::EventStore;
+use kitchen_domain::{Seq, TenantId};
+use secrecy::SecretString;
+use tokio::sync::{mpsc, watch};
+
+use crate::wire;
+
+/// One event, serialised once.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub(crate) seq: i64,
+    /// Reference-counted: every socket of the room shares the same bytes.
+    pub(crate) text: bytestring::ByteString,
+}
+
+/// Consecutive events of one tenant, shared by every socket of the room.
+pub(crate) type Batch = Arc<Vec<Frame>>;
+
+/// Frames per database read when a room catches up.
+const FETCH_PAGE: u32 = 1000;
+
+/// A socket's membership: its queue and whether it was dropped for lagging.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub(crate) batches: mpsc::Receiver<Batch>,
+    pub(crate) lagged: Arc<AtomicBool>,
+    id: u64,
+    tenant: TenantId,
+    hub: mpsc::UnboundedSender<Command>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let _ = self.hub.send(Command::Leave {
+            tenant: self.tenant,
+            id: self.id,
+        });
+    }
+}
+
+#[derive(Debug)]
+enum Command {
+    Join {
+        tenant: TenantId,
+        id: u64,
+        queue: mpsc::Sender<Batch>,
+        lagged: Arc<AtomicBool>,
+    },
+    Leave {
+        tenant: TenantId,
+        id: u64,
+    },
+    Heard(Heard),
+    Head {
+        tenant: TenantId,
+        seq: i64,
+    },
+    Fetched {
+        tenant: TenantId,
+        frames: Vec<Frame>,
+        up_to: i64,
+    },
+    FetchFailed {
+        tenant: TenantId,
+    },
+}
+
+struct Member {
+    queue: mpsc::Sender<Batch>,
+    lagged: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Room {
+    members: HashMap<u64, Member>,
+    /// Highest seq handed to the members; `None` until the head is known.
+    fetched: Option<i64>,
+    /// Highest seq known to exist.
+    target: i64,
+    /// Read to the end of the log even without a known target (after a
+    /// LISTEN reconnect, notifications may have been missed).
+    catch_up: bool,
+    fetching: bool,
+}
+
+/// Handle to the hub task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Hub {
+    commands: mpsc::UnboundedSender<Command>,
+    next_id: Arc<std::sync::atomic::AtomicU64>,
+    queue_capacity: usize,
+}
+
+impl Hub {
+    /// Starts the hub and its LISTEN connection (as `listen_url`'s role).
+    pub(crate) fn start(
+        store: PgEventStore,
+        listen_url: SecretString,
+        queue_capacity: usize,
+        shutdown: watch::Receiver<bool>,
+    ) -> Hub {
+        let (commands, inbox) = mpsc::unbounded_channel();
+        let (heard_tx, mut heard_rx) = mpsc::channel(4096);
+        tokio::spawn(listen::run(listen_url, EVENTS_CHANNEL, heard_tx, shutdown));
+        let forward = commands.clone();
+        tokio::spawn(async move {
+            while let Some(heard) = heard_rx.recv().await {
+                if forward.send(Command::Heard(heard)).is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(run(store, inbox, commands.clone()));
+        Hub {
+            commands,
+            next_id: Arc::default(),
+            queue_capacity,
+        }
+    }
+
+    /// Joins the tenant's room. Live batches start flowing into the queue at
+    /// once; the caller catches up from the table and de-duplicates by seq.
+    pub(crate) fn join(&self, tenant: TenantId) -> Subscription {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (queue, batches) = mpsc::channel(self.queue_capacity);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let _ = self.commands.send(Command::Join {
+            tenant,
+            id,
+            queue,
+            lagged: lagged.clone(),
+        });
+        Subscription {
+            batches,
+            lagged,
+            id,
+            tenant,
+            hub: self.commands.clone(),
+        }
+    }
+}
+
+async fn run(
+    store: PgEventStore,
+    mut inbox: mpsc::UnboundedReceiver<Command>,
+    me: mpsc::UnboundedSender<Command>,
+) {
+    let mut rooms: HashMap<TenantId, Room> = HashMap::new();
+    while let Some(command) = inbox.recv().await {
+        match command {
+            Command::Join {
+                tenant,
+                id,
+                queue,
+                lagged,
+            } => {
+                let room = rooms.entry(tenant).or_default();
+                room.members.insert(id, Member { queue, lagged });
+                maybe_fetch(&store, tenant, room, &me);
+            }
+            Command::Leave { tenant, id } => {
+                if let Some(room) = rooms.get_mut(&tenant) {
+                    room.members.remove(&id);
+                    if room.members.is_empty() && !room.fetching {
+                        rooms.remove(&tenant);
+                    }
+                }
+            }
+            Command::Heard(Heard::Connected) => {
+                // Anything committed while we were not listening is caught up.
+                for (tenant, room) in rooms.iter_mut() {
+                    room.catch_up = true;
+                    maybe_fetch(&store, *tenant, room, &me);
+                }
+            }
+            Command::Heard(Heard::Payload(payload)) => {
+                let Ok(note) = parse_events_notification(&payload) else {
+                    tracing::warn!(%payload, "ignoring malformed events notification");
+                    continue;
+                };
+                let Ok(tenant) = TenantId::from_uuid(note.tenant_id) else {
+                    continue;
+                };
+                if let Some(room) = rooms.get_mut(&tenant) {
+                    room.target = room.target.max(note.last_seq);
+                    maybe_fetch(&store, tenant, room, &me);
+                }
+            }
+            Command::Head { tenant, seq } => {
+                if let Some(room) = rooms.get_mut(&tenant) {
+                    room.fetching = false;
+                    room.fetched = Some(seq);
+                    maybe_fetch(&store, tenant, room, &me);
+                }
+                drop_if_empty(&mut rooms, tenant);
+            }
+            Command::Fetched {
+                tenant,
+                frames,
+                up_to,
+            } => {
+                if let Some(room) = rooms.get_mut(&tenant) {
+                    room.fetching = false;
+                    if frames.len() < FETCH_PAGE as usize {
+                        room.catch_up = false;
+                    }
+                    room.fetched = Some(up_to);
+                    if !frames.is_empty() {
+                        broadcast(room, Arc::new(frames));
+                    }
+                    maybe_fetch(&store, tenant, room, &me);
+                }
+                drop_if_empty(&mut rooms, tenant);
+            }
+            Command::FetchFailed { tenant } => {
+                if let Some(room) = rooms.get_mut(&tenant) {
+                    room.fetching = false;
+                    room.catch_up = true;
+                    // Try again shortly; sockets keep their place meanwhile.
+                    let me = me.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        let _ = me.send(Command::Heard(Heard::Connected));
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn drop_if_empty(rooms: &mut HashMap<TenantId, Room>, tenant: TenantId) {
+    if rooms
+        .get(&tenant)
+        .is_some_and(|r| r.members.is_empty() && !r.fetching)
+    {
+        rooms.remove(&tenant);
+    }
+}
+
+fn broadcast(room: &mut Room, batch: Batch) {
+    room.members
+        .retain(|_, member| match member.queue.try_send(batch.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                member.lagged.store(true, Ordering::SeqCst);
+                false // dropping the sender ends the socket's queue
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+}
+
+fn maybe_fetch(
+    store: &PgEventStore,
+    tenant: TenantId,
+    room: &mut Room,
+    me: &mpsc::UnboundedSender<Command>,
+) {
+    if room.fetching || room.members.is_empty() {
+        return;
+    }
+    let Some(fetched) = room.fetched else {
+        room.fetching = true;
+        spawn_head(store.clone(), tenant, me.clone());
+        return;
+    };
+    if room.target <= fetched && !room.catch_up {
+        return;
+    }
+    room.fetching = true;
+    let (store, me) = (store.clone(), me.clone());
+    tokio::spawn(async move {
+        let after = Seq::new(fetched).unwrap_or(Seq::ZERO);
+        match store.read(tenant, after, FETCH_PAGE).await {
+            Ok(events) => {
+                let up_to = events.last().map(|e| e.seq.get()).unwrap_or(fetched);
+                let frames = events
+                    .iter()
+                    .map(|e| Frame {
+                        seq: e.seq.get(),
+                        text: wire::event_frame(e).into(),
+                    })
+                    .collect();
+                let _ = me.send(Command::Fetched {
+                    tenant,
+                    frames,
+                    up_to,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(cause = %e, tenant_id = %tenant, "reading events for a room failed");
+                let _ = me.send(Command::FetchFailed { tenant });
+            }
+        }
+    });
+}
+
+fn spawn_head(store: PgEventStore, tenant: TenantId, me: mpsc::UnboundedSender<Command>) {
+    tokio::spawn(async move {
+        match store.head(tenant).await {
+            Ok(seq) => {
+                let _ = me.send(Command::Head {
+                    tenant,
+                    seq: seq.get(),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(cause = %e, tenant_id = %tenant, "reading the head of a room failed");
+                let _ = me.send(Command::FetchFailed { tenant });
+            }
+        }
+    });
+}

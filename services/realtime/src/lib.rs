@@ -1,0 +1,13 @@
+//! realtime: WebSocket subscriptions to a tenant's events. A socket gets every
+//! event with `seq > after` from the table, then `ready`, then live events — in
+//! seq order, each exactly once, never another tenant's. One LISTEN connection
+//! per instance feeds in-memory tenant rooms.
+#![forbid(unsafe_code)]
+
+mod auth;
+mod hub;
+mod session;
+pub mod startup;
+pub mod wire;
+
+pub use startup::Application;

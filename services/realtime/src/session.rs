@@ -1,0 +1,178 @@
+//! One WebSocket: catch up from the table, say `ready`, then relay live batches,
+//! de-duplicated and gap-filled by seq, so every event is sent once and in order.
+//! Heartbeats detect dead peers; the socket closes when its token expires or when
+//! it cannot keep up (its queue in the hub overflowed, or a write timed out).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use kitchen_adapters::auth::Caller;
+use kitchen_adapters::postgres::PgEventStore;
+use kitchen_domain::ports::EventStore;
+use kitchen_domain::Seq;
+
+use crate::hub::Hub;
+use crate::wire;
+
+/// Timing of one socket.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub(crate) heartbeat: Duration,
+    pub(crate) client_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+}
+
+const PAGE: u32 = 1000;
+
+/// Why the relay stopped.
+enum End {
+    Close(u16, String),
+    Gone,
+}
+
+struct Socket {
+    session: Session,
+    store: PgEventStore,
+    caller: Caller,
+    write_timeout: Duration,
+    /// The last seq sent on this socket.
+    last: i64,
+}
+
+impl Socket {
+    async fn send(&mut self, text: impl Into<bytestring::ByteString>) -> Result<(), End> {
+        match tokio::time::timeout(self.write_timeout, self.session.text(text)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::Close(
+                wire::CLOSE_TOO_SLOW,
+                self.resume_hint("too slow"),
+            )),
+        }
+    }
+
+    fn resume_hint(&self, why: &str) -> String {
+        format!("{why}; reconnect with after={}", self.last)
+    }
+
+    /// Sends every event of the table after `self.last` up to `until` (or to the end).
+    async fn send_from_table(&mut self, until: Option<i64>) -> Result<(), End> {
+        loop {
+            let after = Seq::new(self.last).unwrap_or(Seq::ZERO);
+            let page = self
+                .store
+                .read(self.caller.tenant, after, PAGE)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(cause = %e, "reading events for a socket failed");
+                    End::Close(1011, "server error; reconnect later".into())
+                })?;
+            let full = page.len() == PAGE as usize;
+            for event in &page {
+                if until.is_some_and(|u| event.seq.get() > u) {
+                    return Ok(());
+                }
+                self.send(wire::event_frame(event)).await?;
+                self.last = event.seq.get();
+            }
+            if !full || until.is_some_and(|u| self.last >= u) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Runs the socket until it ends; see the module docs.
+pub(crate) async fn run(
+    session: Session,
+    mut messages: MessageStream,
+    caller: Caller,
+    after: i64,
+    hub: Hub,
+    store: PgEventStore,
+    timing: Timing,
+) {
+    let tenant = caller.tenant;
+    let expires_in = (caller.expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    // Join first: live batches queue up while we catch up, so nothing falls
+    // between the table read and the live stream.
+    let mut subscription = hub.join(tenant);
+    let mut socket = Socket {
+        session: session.clone(),
+        store,
+        caller,
+        write_timeout: timing.write_timeout,
+        last: after,
+    };
+
+    let end = async {
+        socket.send_from_table(None).await?;
+        socket.send(wire::ready_frame(socket.last)).await?;
+        let expiry = tokio::time::sleep(expires_in);
+        tokio::pin!(expiry);
+        let mut heartbeat = tokio::time::interval(timing.heartbeat);
+        heartbeat.tick().await;
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                batch = subscription.batches.recv() => {
+                    let Some(batch) = batch else {
+                        if subscription.lagged.load(Ordering::SeqCst) {
+                            return Err(End::Close(wire::CLOSE_TOO_SLOW, socket.resume_hint("too slow")));
+                        }
+                        return Err(End::Close(1001, socket.resume_hint("server going away")));
+                    };
+                    let Some(first) = batch.first().map(|f| f.seq) else { continue };
+                    if first > socket.last + 1 {
+                        // Something between was not relayed to us: read it.
+                        socket.send_from_table(Some(first - 1)).await?;
+                    }
+                    for frame in batch.iter() {
+                        if frame.seq == socket.last + 1 {
+                            socket.send(frame.text.clone()).await?;
+                            socket.last = frame.seq;
+                        }
+                    }
+                }
+                message = messages.recv() => match message {
+                    Some(Ok(Message::Ping(bytes))) => {
+                        last_heard = Instant::now();
+                        if socket.session.pong(&bytes).await.is_err() {
+                            return Err(End::Gone);
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::Gone),
+                    Some(Ok(_)) => last_heard = Instant::now(),
+                },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > timing.client_timeout {
+                        tracing::info!(tenant_id = %tenant, "peer silent; dropping the socket");
+                        return Err(End::Gone);
+                    }
+                    if socket.session.ping(b"").await.is_err() {
+                        return Err(End::Gone);
+                    }
+                }
+                _ = &mut expiry => {
+                    return Err(End::Close(wire::CLOSE_TOKEN_EXPIRED, socket.resume_hint("token expired")));
+                }
+            }
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), End>(())
+    }
+    .await;
+
+    drop(subscription);
+    if let Err(End::Close(code, description)) = end {
+        tracing::info!(tenant_id = %tenant, code, %description, "closing socket");
+        let reason = CloseReason {
+            code: CloseCode::Other(code),
+            description: Some(description),
+        };
+        let _ = tokio::time::timeout(timing.write_timeout, session.close(Some(reason))).await;
+    }
+}

@@ -1,0 +1,95 @@
+//! A LISTEN connection that reconnects on its own. It reports `Connected` after
+//! every (re)connect — callers then catch up from the tables, since anything
+//! notified while it was away is lost — and each notification's payload.
+
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{mpsc, watch};
+
+/// What the listener reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// (Re)connected and listening: catch up from the tables.
+    Connected,
+    /// A notification's payload.
+    Payload(String),
+}
+
+/// How often an idle connection is checked with a query, so a dead peer is
+/// noticed even when no notification arrives.
+const LIVENESS_CHECK: Duration = Duration::from_secs(5);
+
+/// Listens on `channel` until `shutdown` turns true, reconnecting with backoff.
+pub async fn run(
+    url: SecretString,
+    channel: &'static str,
+    heard: mpsc::Sender<Heard>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match listen_once(&url, channel, &heard, &mut shutdown, &mut backoff).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(cause = %e, channel, retry_in = ?backoff, "LISTEN connection lost; reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+        if heard.is_closed() {
+            return;
+        }
+    }
+}
+
+async fn listen_once(
+    url: &SecretString,
+    channel: &'static str,
+    heard: &mpsc::Sender<Heard>,
+    shutdown: &mut watch::Receiver<bool>,
+    backoff: &mut Duration,
+) -> Result<(), String> {
+    let mut conn = AsyncPgConnection::establish(url.expose_secret())
+        .await
+        .map_err(|e| e.to_string())?;
+    conn.batch_execute(&format!("LISTEN {channel}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(channel, "listening");
+    *backoff = Duration::from_millis(100);
+    if heard.send(Heard::Connected).await.is_err() {
+        return Ok(());
+    }
+    loop {
+        let next = {
+            let mut stream = std::pin::pin!(conn.notifications_stream());
+            tokio::select! {
+                next = stream.next() => Some(next),
+                _ = tokio::time::sleep(LIVENESS_CHECK) => None,
+                _ = shutdown.changed() => return Ok(()),
+            }
+        };
+        match next {
+            Some(Some(Ok(note))) => {
+                if heard.send(Heard::Payload(note.payload)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Some(Some(Err(e))) => return Err(e.to_string()),
+            Some(None) => return Err("notification stream ended".into()),
+            None => conn
+                .batch_execute("SELECT 1")
+                .await
+                .map_err(|e| e.to_string())?,
+        }
+    }
+}
