@@ -173,6 +173,10 @@ pub(crate) async fn run(
             code: CloseCode::Other(code),
             description: Some(description),
         };
-        let _ = tokio::time::timeout(timing.write_timeout, session.close(Some(reason))).await;
+        // The close frame queues behind what the client has not read yet: give a
+        // slow client until its heartbeat timeout to drain and see the code.
+        // Nothing new is queued meanwhile (the socket left its room), so memory
+        // stays bounded.
+        let _ = tokio::time::timeout(timing.client_timeout, session.close(Some(reason))).await;
     }
 }

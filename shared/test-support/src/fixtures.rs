@@ -58,3 +58,23 @@ fn to_envelopes<E: DomainEvent>(events: &[E]) -> Vec<NewEvent> {
         events,
     )
 }
+
+/// An `OrderCreated` of about 20 KB (100 lines with long notes), for tests of
+/// payloads beyond NOTIFY's limit and of slow consumers.
+pub fn big_order_created(id: AggregateId) -> NewEvent {
+    let lines = (0..100)
+        .map(|i| LineItem {
+            menu_item_id: NonEmptyText::new(format!("menu-item-{i}")).unwrap(),
+            quantity: Quantity::new(1).unwrap(),
+            special_instructions: Some("x".repeat(190)),
+        })
+        .collect();
+    let command = OrderCommand::Create(CreateOrder {
+        order_id: id,
+        user_id: NonEmptyText::new("user-1").unwrap(),
+        items: Items::new(lines).unwrap(),
+        scheduled_for: None,
+    });
+    let events = Order::default().decide(&command).unwrap();
+    to_envelopes(&events).remove(0)
+}
