@@ -150,16 +150,29 @@ impl Stack {
         }
     }
 
+    /// Starts realtime on a free port; returns its `ws://` base URL.
+    pub fn start_realtime(&self) -> String {
+        let app = realtime::Application::build(&self.settings).unwrap();
+        let url = format!("ws://{}", app.address());
+        tokio::spawn(app.run_until_stopped());
+        url
+    }
+
     pub fn token(&self) -> String {
         tokens::valid(&self.settings.auth, self.tenant)
     }
 
     /// POSTs a command; returns its id. Panics unless 202.
     pub async fn post(&self, command_type: &str, payload: Value) -> Uuid {
+        self.post_as(self.tenant, command_type, payload).await
+    }
+
+    /// POSTs a command for `tenant`.
+    pub async fn post_as(&self, tenant: TenantId, command_type: &str, payload: Value) -> Uuid {
         let response = self
             .http
             .post(format!("{}/v1/commands", self.base))
-            .bearer_auth(self.token())
+            .bearer_auth(tokens::valid(&self.settings.auth, tenant))
             .json(&json!({"type": command_type, "payload": payload}))
             .send()
             .await

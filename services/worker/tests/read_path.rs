@@ -1,0 +1,122 @@
+//! The read path on the whole stack: commands over HTTP become events that
+//! realtime sockets receive, per tenant, in order; and the `kitchen` CLI.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{create_order_payload, Stack};
+use futures_util::StreamExt;
+use kitchen_domain::TenantId;
+use kitchen_test_support::tokens;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_commands_over_two_tenants_reach_exactly_their_tenants_sockets_in_order() {
+    let stack = Stack::full().await;
+    let realtime = stack.start_realtime();
+    let (a, b) = (TenantId::new_random(), TenantId::new_random());
+    let mut sockets = Vec::new();
+    for tenant in [a, a, b, b] {
+        let mut request = format!("{realtime}/v1/stream?after=0")
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", tokens::valid(&stack.settings.auth, tenant))
+                .parse()
+                .unwrap(),
+        );
+        sockets.push((
+            tenant,
+            tokio_tungstenite::connect_async(request).await.unwrap().0,
+        ));
+    }
+    let mut per_tenant = [0usize; 2];
+    let posts = (0..200).map(|i| {
+        let tenant = if i % 3 == 0 { b } else { a };
+        per_tenant[(tenant == b) as usize] += 1;
+        let stack = &stack;
+        async move {
+            stack
+                .post_as(tenant, "createOrder", create_order_payload(Uuid::new_v4()))
+                .await
+        }
+    });
+    let posts: Vec<_> = posts.collect();
+    futures_util::future::join_all(posts).await;
+    for (tenant, ws) in sockets.iter_mut() {
+        let want = per_tenant[(*tenant == b) as usize];
+        let mut seqs = Vec::new();
+        while seqs.len() < want {
+            let message = tokio::time::timeout(Duration::from_secs(60), ws.next())
+                .await
+                .expect("events keep coming");
+            let Some(Ok(Message::Text(text))) = message else {
+                continue;
+            };
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            if frame["type"] == "event" {
+                assert_eq!(
+                    frame["event"]["tenantId"],
+                    tenant.to_string(),
+                    "another tenant's event"
+                );
+                seqs.push(frame["event"]["seq"].as_i64().unwrap());
+            }
+        }
+        assert_eq!(seqs, (1..=want as i64).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scripted_kitchen_session_sends_create_order_and_prints_its_events() {
+    let stack = Stack::full().await;
+    let realtime = stack.start_realtime();
+    let order = Uuid::new_v4();
+    // Answers to the prompts: command, orderId, userId, one item, no schedule.
+    let script = format!("createOrder\n{order}\nuser-9\nsoup\n2\nno salt\n\n\nexit\n");
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let args = vec![
+        "--tenant".into(),
+        stack.tenant.to_string(),
+        "--gateway".into(),
+        stack.base.clone(),
+        "--realtime".into(),
+        realtime,
+    ];
+    kitchen::run(
+        args,
+        tokio::io::BufReader::new(script.as_bytes()),
+        kitchen::Out::new(Shared(output.clone())),
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8(output.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("succeeded"), "{text}");
+    assert!(
+        text.contains(&format!("event #1 OrderCreated v1 on {order}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"specialInstructions\":\"no salt\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("caught up at seq"),
+        "the live stream was running: {text}"
+    );
+}
