@@ -122,15 +122,7 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<State>) -> HttpResponse {
-    use diesel_async::RunQueryDsl;
-    let ready = match state.pool.get().await {
-        Ok(mut conn) => diesel::sql_query("SELECT 1")
-            .execute(&mut conn)
-            .await
-            .is_ok(),
-        Err(_) => false,
-    };
-    if ready {
+    if kitchen_adapters::ops_http::database_ready(&state.pool).await {
         HttpResponse::Ok().json(json!({"status": "ready"}))
     } else {
         problem(503, "unavailable", "database unreachable")

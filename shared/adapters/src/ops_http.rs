@@ -23,15 +23,19 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-async fn readyz(state: web::Data<OpsState>) -> HttpResponse {
-    let ready = match state.pool.get().await {
+/// Whether Postgres answers a trivial query through `pool` (readiness).
+pub async fn database_ready(pool: &PgPool) -> bool {
+    match pool.get().await {
         Ok(mut conn) => diesel::sql_query("SELECT 1")
             .execute(&mut conn)
             .await
             .is_ok(),
         Err(_) => false,
-    };
-    if ready {
+    }
+}
+
+async fn readyz(state: web::Data<OpsState>) -> HttpResponse {
+    if database_ready(&state.pool).await {
         HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
     } else {
         HttpResponse::ServiceUnavailable()

@@ -11,13 +11,10 @@ use kitchen_adapters::postgres::notify::{
     parse_command_notification, parse_events_notification, COMMANDS_CHANNEL, EVENTS_CHANNEL,
 };
 use kitchen_adapters::postgres::PgEventStore;
-use kitchen_domain::aggregate::Aggregate;
-use kitchen_domain::order::*;
 use kitchen_domain::ports::EventStore;
-use kitchen_domain::service::envelopes;
-use kitchen_domain::{AggregateId, CommandId, CorrelationId, Seq, TenantId, Version};
+use kitchen_domain::{AggregateId, Seq, TenantId, Version};
 use kitchen_test_support::fixtures::{
-    created_snapshot, order_created, order_stream, status_updated,
+    big_order_created, created_snapshot, order_created, order_stream, status_updated,
 };
 use kitchen_test_support::TestDb;
 use secrecy::ExposeSecret;
@@ -90,27 +87,7 @@ async fn an_event_too_big_for_notify_still_notifies_its_seq_range() {
     let store = PgEventStore::new(db.pool(DbRole::Worker));
     let tenant = TenantId::new_random();
     let order = AggregateId::new_random();
-    // 100 lines with long notes: a ~20 KB event, far beyond NOTIFY's 8000 bytes.
-    let lines = (0..100)
-        .map(|i| LineItem {
-            menu_item_id: NonEmptyText::new(format!("menu-item-{i}")).unwrap(),
-            quantity: Quantity::new(1).unwrap(),
-            special_instructions: Some("x".repeat(190)),
-        })
-        .collect();
-    let command = OrderCommand::Create(CreateOrder {
-        order_id: order,
-        user_id: NonEmptyText::new("user-1").unwrap(),
-        items: Items::new(lines).unwrap(),
-        scheduled_for: None,
-    });
-    let decided = Order::default().decide(&command).unwrap();
-    let events = envelopes(
-        CommandId::new_random(),
-        CorrelationId::new_random(),
-        &json!({}),
-        &decided,
-    );
+    let events = vec![big_order_created(order)];
     assert!(events[0].payload.to_string().len() > 8000);
     store
         .append(
