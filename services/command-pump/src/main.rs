@@ -9,7 +9,7 @@ use kitchen_temporal::TemporalScheduler;
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load().context("loading settings")?;
     kitchen_adapters::telemetry::init(&settings.log);
-    let client = kitchen_temporal::connect(&settings.temporal, "kitchen-command-pump")
+    let client = kitchen_temporal::connect_with_retry(&settings.temporal, "kitchen-command-pump")
         .await
         .context("connecting to Temporal")?;
     let scheduler = TemporalScheduler::new(client, settings.temporal.task_queue.clone());

@@ -19,7 +19,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let runtime = Runtime::from_current_tokio(Default::default()).context("Temporal runtime")?;
-    let client = kitchen_temporal::connect(&settings.temporal, "kitchen-worker")
+    let client = kitchen_temporal::connect_with_retry(&settings.temporal, "kitchen-worker")
         .await
         .context("connecting to Temporal")?;
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())

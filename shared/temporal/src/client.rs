@@ -32,3 +32,23 @@ pub async fn connect(settings: &TemporalSettings, identity: &str) -> Result<Clie
     )
     .map_err(|e| ConnectError::Connect(e.to_string()))
 }
+
+/// Connects, retrying with backoff (up to 5 s apart) while Temporal is
+/// unreachable: a service started before Temporal waits for it instead of dying.
+pub async fn connect_with_retry(
+    settings: &TemporalSettings,
+    identity: &str,
+) -> Result<Client, ConnectError> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match connect(settings, identity).await {
+            Ok(client) => return Ok(client),
+            Err(e @ ConnectError::Address(_)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(cause = %e, address = %settings.address, retry_in = ?backoff, "Temporal unreachable; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

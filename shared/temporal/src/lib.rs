@@ -9,6 +9,6 @@ mod client;
 mod scheduler;
 mod workflow;
 
-pub use client::{connect, ConnectError};
+pub use client::{connect, connect_with_retry, ConnectError};
 pub use scheduler::TemporalScheduler;
 pub use workflow::{workflow_id, CommandActivities, CommandRef, CommandWorkflow};
