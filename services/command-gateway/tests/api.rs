@@ -3,7 +3,7 @@
 //! and leaves no row behind.
 
 use command_gateway::Application;
-use kitchen_adapters::config::{DbRole, Settings};
+use kitchen_adapters::config::Settings;
 use kitchen_domain::TenantId;
 use kitchen_test_support::tokens::{self, JwksServer};
 use kitchen_test_support::TestDb;
@@ -532,7 +532,6 @@ async fn health_readiness_and_metrics_answer() {
         metrics.contains("kitchen_command_request_seconds_count 2"),
         "{metrics}"
     );
-    let _ = DbRole::Gateway;
 }
 
 #[tokio::test]

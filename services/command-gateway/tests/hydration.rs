@@ -174,5 +174,4 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
         .await
         .unwrap();
     assert_eq!(empty, json!({"seq": 0, "aggregates": []}));
-    let _ = Order::TYPE;
 }

@@ -16,7 +16,6 @@ use kitchen_test_support::{tokens, TestDb};
 use realtime::Application;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -382,5 +381,4 @@ async fn a_live_socket_is_closed_when_its_token_expires() {
         "not before expiry"
     );
     let _ = ws.send(Message::Close(None)).await;
-    let _ = CloseCode::Normal;
 }
