@@ -61,17 +61,9 @@ impl TestDb {
         settings
     }
 
-    /// Counts the tenant's rows in `table`, as the worker (which may read them all).
-    pub async fn count_rows(&self, table: &str, tenant: kitchen_domain::TenantId) -> i64 {
-        use diesel::sql_types::BigInt;
-        use diesel_async::{
-            AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
-        };
-        #[derive(diesel::QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
+    /// A worker connection inside an open transaction with `tenant` set.
+    async fn worker_tx(&self, tenant: kitchen_domain::TenantId) -> diesel_async::AsyncPgConnection {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
         let url = self.url(DbRole::Worker);
         let mut conn = AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
             .await
@@ -81,6 +73,19 @@ impl TestDb {
         ))
         .await
         .expect("begin");
+        conn
+    }
+
+    /// Counts the tenant's rows in `table`, as the worker (which may read them all).
+    pub async fn count_rows(&self, table: &str, tenant: kitchen_domain::TenantId) -> i64 {
+        use diesel::sql_types::BigInt;
+        use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = self.worker_tx(tenant).await;
         let count: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
             .get_result(&mut conn)
             .await
@@ -91,18 +96,8 @@ impl TestDb {
 
     /// Runs `sql` as the worker role with `tenant` set; returns affected rows.
     pub async fn execute_as_worker(&self, tenant: kitchen_domain::TenantId, sql: &str) -> usize {
-        use diesel_async::{
-            AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
-        };
-        let url = self.url(DbRole::Worker);
-        let mut conn = AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
-            .await
-            .expect("connect as worker");
-        conn.batch_execute(&format!(
-            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
-        ))
-        .await
-        .expect("begin");
+        use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+        let mut conn = self.worker_tx(tenant).await;
         let n = diesel::sql_query(sql)
             .execute(&mut conn)
             .await
