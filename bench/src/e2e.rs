@@ -1,0 +1,240 @@
+//! Rows 2 and 3: POST -> event on a WebSocket, one at a time and at 50% and
+//! 90% of the sustainable rate; and the sustainable rate itself (commands
+//! driven to `succeeded`: the event arrives in the transaction that records
+//! it). Beside each: the trivial workflow of the same shape on raw Temporal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use diesel::sql_types::Double;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::StreamExt;
+use kitchen_adapters::config::DbRole;
+use kitchen_domain::TenantId;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+use crate::cpu::CpuSample;
+use crate::env::{create_order_payload, Findings, Phase, Run};
+use crate::load::{closed_loop, one_at_a_time, open_loop, Op, Outcome};
+use crate::raw_temporal::{self, RawWorker};
+use crate::report::Row;
+use crate::stack::Service;
+use crate::ws;
+
+/// Closed-loop clients for the sustained rate: one tenant each.
+const CLIENTS: u64 = 64;
+
+type Waiters = Arc<Mutex<HashMap<Uuid, oneshot::Sender<Instant>>>>;
+
+/// Our operation: POST createOrder for tenant `i % tenants`, resolve when its
+/// OrderCreated arrives on that tenant's socket.
+fn our_op(gateway: String, tokens: Arc<Vec<String>>, waiters: Waiters) -> Op {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS as usize)
+        .build()
+        .expect("http client");
+    let url = format!("{gateway}/v1/commands");
+    Arc::new(move |i| {
+        let (http, url, waiters) = (http.clone(), url.clone(), waiters.clone());
+        let token = tokens[i as usize % tokens.len()].clone();
+        Box::pin(async move {
+            let order = Uuid::new_v4();
+            let (tx, rx) = oneshot::channel();
+            waiters.lock().expect("waiters").insert(order, tx);
+            let body = json!({"type": "createOrder", "payload": create_order_payload(order)});
+            let started = Instant::now();
+            let posted = http.post(&url).bearer_auth(token).json(&body).send().await;
+            let status = posted.as_ref().map(|r| r.status().as_u16());
+            if status.as_ref().ok() != Some(&202) {
+                waiters.lock().expect("waiters").remove(&order);
+                bail!("POST failed: {status:?}");
+            }
+            let received = tokio::time::timeout(Duration::from_secs(60), rx)
+                .await
+                .context("event not received within 60 s")?
+                .context("socket reader stopped")?;
+            Ok(received.saturating_duration_since(started))
+        })
+    })
+}
+
+/// One socket per tenant; each event frame wakes the waiter of its order.
+async fn open_sockets(realtime: &str, tokens: &[String], waiters: &Waiters) -> anyhow::Result<()> {
+    for token in tokens {
+        let mut socket = ws::connect(realtime, token, 0).await?;
+        ws::until_ready(&mut socket).await?;
+        let waiters = waiters.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                let received = Instant::now();
+                if let Message::Text(text) = message {
+                    if let Some(head) = ws::parse(text.as_str()).and_then(|f| f.event) {
+                        if let Some(tx) =
+                            waiters.lock().expect("waiters").remove(&head.aggregate_id)
+                        {
+                            let _ = tx.send(received);
+                        }
+                    }
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+fn check(what: &str, outcome: &Outcome) -> anyhow::Result<()> {
+    if outcome.failed > 0 {
+        bail!(
+            "{what}: {} of {} failed: {:?}",
+            outcome.failed,
+            outcome.failed + outcome.completed,
+            outcome.first_error
+        );
+    }
+    Ok(())
+}
+
+fn latency_rows(
+    out: &mut Findings,
+    row: &'static str,
+    what: &str,
+    ours: &Outcome,
+    raw: &Outcome,
+    targets: bool,
+) {
+    let (Some(o), Some(r)) = (ours.latency, raw.latency) else {
+        return;
+    };
+    for (name, ours_ms, raw_ms, max) in [
+        ("p50", o.p50_ms, r.p50_ms, Some(30.0)),
+        ("p95", o.p95_ms, r.p95_ms, None),
+        ("p99", o.p99_ms, r.p99_ms, Some(80.0)),
+    ] {
+        let base = Row::new(
+            row,
+            format!("POST -> WebSocket event, {what}: {name}"),
+            "ms",
+            ours_ms,
+        )
+        .raw(raw_ms, "trivial workflow, same shape");
+        out.row(match (targets, max) {
+            (true, Some(max)) => base.at_most_and_ratio(max, 1.3),
+            _ => base,
+        });
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Breakdown {
+    #[diesel(sql_type = Double)]
+    pickup_ms: f64,
+    #[diesel(sql_type = Double)]
+    claimed_to_activity_ms: f64,
+}
+
+/// Medians of where a command's time went, from the rows' own timestamps
+/// (each is the start of the transaction that wrote it).
+async fn breakdown(phase: &Phase, tenant: TenantId) -> anyhow::Result<Breakdown> {
+    let mut conn =
+        AsyncPgConnection::establish(phase.db.url(DbRole::Worker).expose_secret()).await?;
+    conn.batch_execute(&format!(
+        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
+    ))
+    .await?;
+    let b = diesel::sql_query(
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.claimed_at - c.created_at) * 1000) AS pickup_ms,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.created_at - c.claimed_at) * 1000) AS claimed_to_activity_ms
+         FROM commands c JOIN events e ON e.causation_id = c.id",
+    )
+    .get_result(&mut conn)
+    .await?;
+    conn.batch_execute("COMMIT").await?;
+    Ok(b)
+}
+
+pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
+    let phase = Phase::new().await?;
+    let light_n = run.size(200, 20);
+    let sustained_for = run.secs(10.0, 2.0);
+    let rate_for = run.secs(10.0, 2.0);
+
+    // Raw Temporal first, on a task queue of its own.
+    let mut raw_settings = phase.settings.temporal.clone();
+    raw_settings.task_queue = format!("bench-raw-{}", Uuid::new_v4());
+    let _raw_worker = RawWorker::start(&raw_settings);
+    let client =
+        kitchen_temporal::connect_with_retry(&phase.settings.temporal, "bench-client").await?;
+    let raw = raw_temporal::op(client, raw_settings.task_queue.clone());
+    check("raw warm-up", &one_at_a_time(&raw, 20).await)?;
+    let raw_light = one_at_a_time(&raw, light_n).await;
+    check("raw one at a time", &raw_light)?;
+    let cpu = CpuSample::now();
+    let raw_sustained = closed_loop(&raw, CLIENTS, sustained_for).await;
+    let raw_cpu = cpu.split_until_now();
+    check("raw sustained", &raw_sustained)?;
+
+    // Our stack: the four services as processes.
+    let gateway = Service::start("command-gateway", &phase.settings, &run.log_dir).await?;
+    let _pump = Service::start("command-pump", &phase.settings, &run.log_dir).await?;
+    let _worker = Service::start("worker", &phase.settings, &run.log_dir).await?;
+    let realtime = Service::start("realtime", &phase.settings, &run.log_dir).await?;
+    let tenants: Vec<TenantId> = (0..CLIENTS).map(|_| TenantId::new_random()).collect();
+    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
+    let waiters: Waiters = Arc::default();
+    open_sockets(&realtime.ws_base(), &tokens, &waiters).await?;
+    let ours = our_op(gateway.http_base(), tokens.clone(), waiters.clone());
+    // One tenant for the light run, so its rows give the breakdown below.
+    let first_tenant: Op = {
+        let ours = ours.clone();
+        Arc::new(move |_| ours(0))
+    };
+    check("warm-up", &one_at_a_time(&ours, 2 * CLIENTS).await)?;
+    let light = one_at_a_time(&first_tenant, light_n).await;
+    check("one at a time", &light)?;
+    let b = breakdown(&phase, tenants[0]).await?;
+    let cpu = CpuSample::now();
+    let sustained = closed_loop(&ours, CLIENTS, sustained_for).await;
+    let ours_cpu = cpu.split_until_now();
+    check("sustained", &sustained)?;
+
+    latency_rows(out, "2", "one at a time", &light, &raw_light, true);
+    out.note(format!(
+        "row 2 one at a time, medians from the rows' timestamps: gateway commit -> pump claim {:.1} ms, \
+         pump claim -> worker transaction start {:.1} ms (workflow start + task dispatch + local activity)",
+        b.pickup_ms, b.claimed_to_activity_ms
+    ));
+    for fraction in [0.5, 0.9] {
+        let rate = sustained.per_sec() * fraction;
+        let cpu = CpuSample::now();
+        let ours_at = open_loop(&ours, rate, rate_for).await;
+        let ours_cpu = cpu.split_until_now();
+        check("ours at rate", &ours_at)?;
+        let raw_at = open_loop(&raw, rate, rate_for).await;
+        check("raw at rate", &raw_at)?;
+        let what = format!("{:.0}% of sustainable ({rate:.0}/s)", fraction * 100.0);
+        latency_rows(out, "2", &what, &ours_at, &raw_at, false);
+        out.note(format!("row 2 at {what}: {ours_cpu}"));
+    }
+    out.row(
+        Row::new(
+            "3",
+            format!("sustained commands/s to succeeded, {CLIENTS} clients"),
+            "cmd/s",
+            sustained.per_sec(),
+        )
+        .raw(
+            raw_sustained.per_sec(),
+            "trivial workflows/s, same shape and clients",
+        )
+        .ratio_at_least(0.80),
+    );
+    out.note(format!("row 3 ours: {ours_cpu}"));
+    out.note(format!("row 3 raw Temporal: {raw_cpu}"));
+    Ok(())
+}

@@ -1,0 +1,384 @@
+//! Row 5: fan-out through realtime. Sockets on one tenant (1, 100, 1,000) and
+//! 1,000 sockets over 1,000 tenants: commit -> delivery at a light paced rate,
+//! messages/s delivered when writers append as fast as they can, and the
+//! process RSS per idle socket at 1k and 10k sockets. Events are appended
+//! through the event store directly, so only realtime is measured.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures_util::{stream, StreamExt};
+use kitchen_adapters::config::DbRole;
+use kitchen_adapters::postgres::PgEventStore;
+use kitchen_domain::ports::EventStore;
+use kitchen_domain::{AggregateId, NewEvent, TenantId, Version};
+use kitchen_test_support::fixtures;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::cpu::CpuSample;
+use crate::env::{Findings, Phase, Run};
+use crate::histogram::Histogram;
+use crate::report::Row;
+use crate::stack::Service;
+use crate::ws;
+
+/// Commit instants per tenant and seq, as nanoseconds since `epoch` (0 = not yet).
+struct Commits {
+    epoch: Instant,
+    per_tenant: Vec<Vec<AtomicU64>>,
+}
+
+impl Commits {
+    fn new(tenants: usize, seqs: usize) -> Commits {
+        Commits {
+            epoch: Instant::now(),
+            per_tenant: (0..tenants)
+                .map(|_| (0..=seqs).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
+        }
+    }
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+    fn set(&self, tenant: usize, seq: i64, at: Instant) {
+        if let Some(slot) = self.per_tenant[tenant].get(seq as usize) {
+            slot.store(self.nanos(at), Ordering::Relaxed);
+        }
+    }
+    fn get(&self, tenant: usize, seq: i64) -> Option<u64> {
+        let v = self.per_tenant[tenant]
+            .get(seq as usize)?
+            .load(Ordering::Relaxed);
+        (v != 0).then_some(v)
+    }
+}
+
+/// What the socket tasks share.
+struct Board {
+    commits: Commits,
+    latency: Histogram,
+    /// Record latencies (light phase) or only count (throughput phase).
+    timing: AtomicBool,
+    delivered: AtomicU64,
+    closed: AtomicU64,
+}
+
+/// Connects `count` sockets, socket j on tenant j % tenants, each drained by a
+/// task until the server closes it. Returns once every socket is ready.
+async fn connect_sockets(
+    realtime: &str,
+    tokens: &Arc<Vec<String>>,
+    count: usize,
+    board: &Arc<Board>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let results: Vec<anyhow::Result<tokio::task::JoinHandle<()>>> = stream::iter(0..count)
+        .map(|j| {
+            let tokens = tokens.clone();
+            let board = board.clone();
+            let realtime = realtime.to_owned();
+            async move {
+                let tenant = j % tokens.len();
+                let mut socket = ws::connect(&realtime, &tokens[tenant], 0).await?;
+                ws::until_ready(&mut socket).await?;
+                Ok(tokio::spawn(async move {
+                    while let Some(Ok(message)) = socket.next().await {
+                        let received = Instant::now();
+                        match message {
+                            Message::Text(text) => {
+                                board.delivered.fetch_add(1, Ordering::Relaxed);
+                                if board.timing.load(Ordering::Relaxed) {
+                                    if let Some(head) =
+                                        ws::parse(text.as_str()).and_then(|f| f.event)
+                                    {
+                                        let at = board.commits.nanos(received);
+                                        let commit =
+                                            board.commits.get(tenant, head.seq).unwrap_or(at);
+                                        board.latency.record(at.saturating_sub(commit));
+                                    }
+                                }
+                            }
+                            Message::Close(_) => break,
+                            _ => {}
+                        }
+                    }
+                    board.closed.fetch_add(1, Ordering::Relaxed);
+                }))
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// A new order's OrderCreated and `n - 1` status updates: one append of n events.
+fn batch(id: AggregateId, n: usize) -> Vec<NewEvent> {
+    let mut events = vec![fixtures::order_created(id)];
+    events.extend((1..n).map(|_| fixtures::status_updated(id)));
+    events
+}
+
+async fn append(store: &PgEventStore, tenant: TenantId, n: usize) -> anyhow::Result<Vec<i64>> {
+    let id = AggregateId::new_random();
+    let recorded = store
+        .append(
+            tenant,
+            &fixtures::order_stream(id),
+            Version::ZERO,
+            batch(id, n),
+            fixtures::created_snapshot(id),
+        )
+        .await
+        .context("append")?;
+    Ok(recorded.iter().map(|e| e.seq.get()).collect())
+}
+
+struct Config {
+    sockets: usize,
+    tenants: usize,
+}
+
+async fn one_config(
+    run: &Run,
+    phase: &Phase,
+    realtime: &Service,
+    config: &Config,
+    out: &mut Findings,
+) -> anyhow::Result<()> {
+    let (sockets, tenant_count) = (config.sockets, config.tenants);
+    let label = format!("{sockets} socket(s) on {tenant_count} tenant(s)");
+    let tenants: Vec<TenantId> = (0..tenant_count).map(|_| TenantId::new_random()).collect();
+    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
+    let paced_rate = 50.0;
+    let paced_for = run.secs(4.0, 1.0);
+    let paced_events = (paced_rate * paced_for.as_secs_f64()) as usize;
+    let board = Arc::new(Board {
+        commits: Commits::new(tenant_count, paced_events / tenant_count + 2),
+        latency: Histogram::default(),
+        timing: AtomicBool::new(true),
+        delivered: AtomicU64::new(0),
+        closed: AtomicU64::new(0),
+    });
+    let tasks = connect_sockets(&realtime.ws_base(), &tokens, sockets, &board).await?;
+    let store = PgEventStore::new(kitchen_adapters::postgres::pool(
+        &phase.db.url(DbRole::Worker),
+        4,
+    )?);
+
+    // Light: one single-event append every 20 ms, round robin over the tenants.
+    let started = Instant::now();
+    for i in 0..paced_events {
+        tokio::time::sleep_until((started + Duration::from_secs_f64(i as f64 / paced_rate)).into())
+            .await;
+        let tenant = i % tenant_count;
+        let seqs = append(&store, tenants[tenant], 1).await?;
+        let committed = Instant::now();
+        for seq in seqs {
+            board.commits.set(tenant, seq, committed);
+        }
+    }
+    let per_tenant_sockets = |t: usize| (sockets + tenant_count - 1 - t) / tenant_count;
+    let expected: u64 = (0..paced_events)
+        .map(|i| per_tenant_sockets(i % tenant_count) as u64)
+        .sum();
+    wait_delivered(&board, expected, Duration::from_secs(20)).await;
+    board.timing.store(false, Ordering::Relaxed);
+    let latency = board.latency.percentiles().context("no deliveries")?;
+    if latency.count as u64 != expected {
+        bail!(
+            "{label}: {} of {expected} paced deliveries arrived",
+            latency.count
+        );
+    }
+
+    // Throughput: 4 writers append 10-event batches as fast as they can.
+    let before = board.delivered.load(Ordering::Relaxed);
+    let appended: Arc<Vec<AtomicU64>> =
+        Arc::new((0..tenant_count).map(|_| AtomicU64::new(0)).collect());
+    let burst_for = run.secs(3.0, 0.5);
+    let cpu = CpuSample::now();
+    let started = Instant::now();
+    let writers: Vec<_> = (0..4usize)
+        .map(|w| {
+            let (store, tenants, appended) = (store.clone(), tenants.clone(), appended.clone());
+            tokio::spawn(async move {
+                let mut i = w;
+                while started.elapsed() < burst_for {
+                    let t = i % tenants.len();
+                    append(&store, tenants[t], 10).await?;
+                    appended[t].fetch_add(10, Ordering::Relaxed);
+                    i += 4;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await??;
+    }
+    let events: u64 = appended.iter().map(|a| a.load(Ordering::Relaxed)).sum();
+    let expected: u64 = appended
+        .iter()
+        .enumerate()
+        .map(|(t, a)| a.load(Ordering::Relaxed) * per_tenant_sockets(t) as u64)
+        .sum();
+    let last = wait_delivered(&board, before + expected, Duration::from_secs(60)).await;
+    let delivered = board.delivered.load(Ordering::Relaxed) - before;
+    let secs = last.duration_since(started).as_secs_f64();
+    let cpu = cpu.split_until_now();
+    let closed = board.closed.load(Ordering::Relaxed);
+    for task in tasks {
+        task.abort();
+    }
+
+    out.row(
+        Row::new(
+            "5",
+            format!("fan-out {label}: commit -> delivery p99 at 50 events/s"),
+            "ms",
+            latency.p99_ms,
+        )
+        .at_most(5.0),
+    );
+    let rate = Row::new(
+        "5",
+        format!("fan-out {label}: messages/s delivered"),
+        "msg/s",
+        delivered as f64 / secs,
+    );
+    out.row(if sockets == 100 && tenant_count == 1 {
+        rate.at_least(100_000.0)
+    } else {
+        rate
+    });
+    out.note(format!(
+        "row 5 {label}: paced p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} deliveries; burst of {events} events \
+         in {:.1} s -> {delivered} of {expected} deliveries in {secs:.2} s, {closed} socket(s) closed; {cpu}",
+        latency.p50_ms,
+        latency.p99_ms,
+        latency.max_ms,
+        latency.count,
+        burst_for.as_secs_f64(),
+    ));
+    Ok(())
+}
+
+/// Waits until `target` frames were delivered or nothing arrived for 3 s (or
+/// `limit`); returns when the last frame counted arrived.
+async fn wait_delivered(board: &Board, target: u64, limit: Duration) -> Instant {
+    let deadline = Instant::now() + limit;
+    let mut last = (board.delivered.load(Ordering::Relaxed), Instant::now());
+    loop {
+        let now = board.delivered.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        if now >= target || last.1.elapsed() > Duration::from_secs(3) || Instant::now() > deadline {
+            return last.1;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// RSS of a fresh realtime process per idle socket, at `steps` sockets.
+async fn idle_sockets(
+    run: &Run,
+    phase: &Phase,
+    steps: &[usize],
+    out: &mut Findings,
+) -> anyhow::Result<()> {
+    let realtime = Service::start("realtime", &phase.settings, &run.log_dir).await?;
+    let tenants: Vec<TenantId> = (0..100).map(|_| TenantId::new_random()).collect();
+    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
+    let board = Arc::new(Board {
+        commits: Commits::new(tenants.len(), 1),
+        latency: Histogram::default(),
+        timing: AtomicBool::new(false),
+        delivered: AtomicU64::new(0),
+        closed: AtomicU64::new(0),
+    });
+    // Warm the process (pool, first room) before the baseline.
+    let mut tasks = connect_sockets(&realtime.ws_base(), &tokens, 1, &board).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let base = realtime.rss_kib()?;
+    for &step in steps {
+        let more = step - tasks.len();
+        tasks.extend(connect_sockets(&realtime.ws_base(), &tokens, more, &board).await?);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss = realtime.rss_kib()?;
+        let closed = board.closed.load(Ordering::Relaxed);
+        if closed > 0 {
+            bail!("{closed} idle socket(s) were closed at {step} sockets");
+        }
+        let per_socket_kb = (rss.saturating_sub(base)) as f64 * 1.024 / (tasks.len() - 1) as f64;
+        out.row(
+            Row::new(
+                "5",
+                format!("RSS per idle socket at {step} sockets"),
+                "KB",
+                per_socket_kb,
+            )
+            .at_most(30.0),
+        );
+        out.note(format!(
+            "row 5 idle: realtime RSS {base} KiB with 1 socket -> {rss} KiB with {step}"
+        ));
+    }
+    for task in tasks {
+        task.abort();
+    }
+    Ok(())
+}
+
+pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
+    let phase = Phase::new().await?;
+    let configs = if run.smoke {
+        vec![
+            Config {
+                sockets: 1,
+                tenants: 1,
+            },
+            Config {
+                sockets: 20,
+                tenants: 1,
+            },
+            Config {
+                sockets: 50,
+                tenants: 50,
+            },
+        ]
+    } else {
+        vec![
+            Config {
+                sockets: 1,
+                tenants: 1,
+            },
+            Config {
+                sockets: 100,
+                tenants: 1,
+            },
+            Config {
+                sockets: 1000,
+                tenants: 1,
+            },
+            Config {
+                sockets: 1000,
+                tenants: 1000,
+            },
+        ]
+    };
+    for config in &configs {
+        // A fresh realtime per configuration: no rooms or sockets left over.
+        let realtime = Service::start("realtime", &phase.settings, &run.log_dir).await?;
+        one_config(run, &phase, &realtime, config, out).await?;
+    }
+    idle_sockets(
+        run,
+        &phase,
+        &run.size(vec![1000, 10_000], vec![100, 500]),
+        out,
+    )
+    .await
+}

@@ -1,0 +1,122 @@
+//! Row 1: commands/s the gateway answers 202 with N concurrent HTTP clients,
+//! beside the same row inserted (with its NOTIFY) straight through a pool.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use diesel_async::SimpleAsyncConnection;
+use kitchen_adapters::config::DbRole;
+use kitchen_domain::TenantId;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::cpu::CpuSample;
+use crate::env::{create_order_payload, Findings, Phase, Run};
+use crate::load::{closed_loop, Op};
+use crate::report::Row;
+use crate::stack::Service;
+
+const CLIENTS: u64 = 16;
+const TENANTS: usize = 100;
+
+pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
+    let phase = Phase::new().await?;
+    let duration = run.secs(5.0, 1.0);
+    let tenants: Arc<Vec<TenantId>> =
+        Arc::new((0..TENANTS).map(|_| TenantId::new_random()).collect());
+
+    // Raw: BEGIN; set tenant; INSERT; COMMIT in one round trip, 16 connections.
+    let pool = kitchen_adapters::postgres::pool(&phase.db.url(DbRole::Gateway), CLIENTS as usize)?;
+    let raw: Op = {
+        let tenants = tenants.clone();
+        Arc::new(move |i| {
+            let pool = pool.clone();
+            let tenant = tenants[i as usize % TENANTS];
+            Box::pin(async move {
+                let payload = create_order_payload(Uuid::new_v4());
+                let sql = format!(
+                    "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true); \
+                     INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, user_id, correlation_id, metadata) \
+                     VALUES ('{tenant}', '{}', 'createOrder', '{payload}', '{}', 'user-1', '{}', '{{}}'); COMMIT",
+                    Uuid::new_v4(),
+                    payload["orderId"].as_str().unwrap_or_default(),
+                    Uuid::new_v4(),
+                );
+                let started = Instant::now();
+                let mut conn = pool.get().await.context("raw pool")?;
+                conn.batch_execute(&sql).await.context("raw insert")?;
+                Ok(started.elapsed())
+            })
+        })
+    };
+    closed_loop(&raw, CLIENTS, run.secs(0.5, 0.2)).await; // warm the connections
+    let cpu = CpuSample::now();
+    let raw_out = closed_loop(&raw, CLIENTS, duration).await;
+    let raw_cpu = cpu.split_until_now();
+    if raw_out.failed > 0 {
+        bail!("raw inserts failed: {:?}", raw_out.first_error);
+    }
+
+    let gateway = Service::start("command-gateway", &phase.settings, &run.log_dir).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS as usize)
+        .build()?;
+    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
+    let url = format!("{}/v1/commands", gateway.http_base());
+    let ours: Op = Arc::new(move |i| {
+        let http = http.clone();
+        let url = url.clone();
+        let token = tokens[i as usize % TENANTS].clone();
+        Box::pin(async move {
+            let body =
+                json!({"type": "createOrder", "payload": create_order_payload(Uuid::new_v4())});
+            let started = Instant::now();
+            let response = http
+                .post(&url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await?;
+            if response.status().as_u16() != 202 {
+                bail!(
+                    "gateway answered {}: {}",
+                    response.status(),
+                    response.text().await?
+                );
+            }
+            Ok(started.elapsed())
+        })
+    });
+    closed_loop(&ours, CLIENTS, run.secs(0.5, 0.2)).await;
+    let cpu = CpuSample::now();
+    let ours_out = closed_loop(&ours, CLIENTS, duration).await;
+    let ours_cpu = cpu.split_until_now();
+    if ours_out.failed > 0 {
+        bail!("posts failed: {:?}", ours_out.first_error);
+    }
+    out.row(
+        Row::new(
+            "1",
+            format!("gateway accept, {CLIENTS} HTTP clients, {TENANTS} tenants"),
+            "cmd/s",
+            ours_out.per_sec(),
+        )
+        .raw(raw_out.per_sec(), "INSERT + NOTIFY via pool, 1 round trip")
+        .ratio_at_least(0.70),
+    );
+    let lat = |o: &crate::load::Outcome| {
+        o.latency
+            .map(|p| format!("p50 {:.2} ms, p99 {:.2} ms", p.p50_ms, p.p99_ms))
+            .unwrap_or_default()
+    };
+    out.note(format!(
+        "row 1 gateway: {} per POST; {ours_cpu}",
+        lat(&ours_out)
+    ));
+    out.note(format!(
+        "row 1 raw insert: {} per insert; {raw_cpu}",
+        lat(&raw_out)
+    ));
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Row 6: `GET /v1/snapshot` of a tenant with 10k orders, once with 10k events
+//! and once with 1M events (100 per order): the time should not grow with the
+//! event count. Beside it: the same rows read by one raw SQL query.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use kitchen_adapters::config::DbRole;
+use kitchen_domain::{AggregateId, TenantId};
+use kitchen_test_support::fixtures;
+use secrecy::ExposeSecret;
+
+use crate::env::{Findings, Phase, Run};
+use crate::report::Row;
+use crate::stack::Service;
+use crate::stats::Percentiles;
+
+/// Rows per INSERT statement while seeding.
+const CHUNK: usize = 50_000;
+
+/// Seeds `orders` orders with `per_order` events each (seqs gapless), their
+/// snapshots and the tenant's sequence, in bulk SQL as the worker role.
+async fn seed(
+    phase: &Phase,
+    tenant: TenantId,
+    orders: usize,
+    per_order: usize,
+) -> anyhow::Result<()> {
+    let mut conn =
+        AsyncPgConnection::establish(phase.db.url(DbRole::Worker).expose_secret()).await?;
+    let template_id = AggregateId::new_random();
+    let payload = fixtures::order_created(template_id).payload.to_string();
+    let snapshot = fixtures::created_snapshot(template_id).to_string();
+    let versions_per_chunk = (CHUNK / orders).max(1);
+    let order_id = format!("md5('{tenant}' || n)::uuid");
+    let mut first = 1;
+    while first <= per_order {
+        let last = (first + versions_per_chunk - 1).min(per_order);
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true);
+             INSERT INTO events (tenant_id, id, aggregate_type, aggregate_id, version, seq, type, payload, causation_id, correlation_id)
+             SELECT '{tenant}', gen_random_uuid(), 'order', {order_id}, v, (v - 1) * {orders} + n,
+                    CASE WHEN v = 1 THEN 'OrderCreated' ELSE 'OrderStatusUpdated' END,
+                    '{payload}'::jsonb, gen_random_uuid(), gen_random_uuid()
+             FROM generate_series({first}, {last}) v, generate_series(1, {orders}) n;
+             COMMIT"
+        ))
+        .await
+        .context("seeding events")?;
+        first = last + 1;
+    }
+    conn.batch_execute(&format!(
+        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true);
+         INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq)
+         SELECT '{tenant}', {order_id}, 'order', replace('{snapshot}', '{template_id}', ({order_id})::text)::jsonb,
+                {per_order}, ({per_order} - 1) * {orders} + n
+         FROM generate_series(1, {orders}) n;
+         INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES ('{tenant}', {orders} * {per_order});
+         COMMIT; ANALYZE events; ANALYZE aggregates"
+    ))
+    .await
+    .context("seeding snapshots")?;
+    Ok(())
+}
+
+async fn time_snapshot(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    orders: usize,
+    seq: usize,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let response = http.get(url).bearer_auth(token).send().await?;
+    if !response.status().is_success() {
+        bail!("snapshot answered {}", response.status());
+    }
+    let body: serde_json::Value = response.json().await?;
+    let took = started.elapsed();
+    let count = body["aggregates"].as_array().map(Vec::len).unwrap_or(0);
+    if count != orders || body["seq"].as_u64() != Some(seq as u64) {
+        bail!(
+            "snapshot had {count} aggregates at seq {}, expected {orders} at {seq}",
+            body["seq"]
+        );
+    }
+    Ok(took)
+}
+
+async fn time_raw(phase: &Phase, tenant: TenantId) -> anyhow::Result<Duration> {
+    let mut conn =
+        AsyncPgConnection::establish(phase.db.url(DbRole::Gateway).expose_secret()).await?;
+    let started = Instant::now();
+    conn.batch_execute(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT set_config('app.tenant_id', '{tenant}', true);
+         SELECT last_seq FROM tenant_sequences WHERE tenant_id = '{tenant}';
+         SELECT id, type, snapshot, version, seq FROM aggregates WHERE tenant_id = '{tenant}' ORDER BY seq; COMMIT"
+    ))
+    .await?;
+    Ok(started.elapsed())
+}
+
+pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
+    let phase = Phase::new().await?;
+    let orders = run.size(10_000, 1_000);
+    let gateway = Service::start("command-gateway", &phase.settings, &run.log_dir).await?;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/snapshot", gateway.http_base());
+    let samples = run.size(20, 3);
+    for per_order in [1, run.size(100, 10)] {
+        let tenant = TenantId::new_random();
+        let seeding = Instant::now();
+        seed(&phase, tenant, orders, per_order).await?;
+        let seeded_in = seeding.elapsed();
+        let token = phase.token(tenant);
+        let seq = orders * per_order;
+        time_snapshot(&http, &url, &token, orders, seq).await?; // warm-up
+        let mut ours = Vec::new();
+        let mut raw = Vec::new();
+        for _ in 0..samples {
+            ours.push(time_snapshot(&http, &url, &token, orders, seq).await?);
+            raw.push(time_raw(&phase, tenant).await?);
+        }
+        let ours = Percentiles::of(&mut ours).context("samples")?;
+        let raw = Percentiles::of(&mut raw).context("samples")?;
+        out.row(
+            Row::new(
+                "6",
+                format!("GET /v1/snapshot, {orders} orders, {seq} events: p50"),
+                "ms",
+                ours.p50_ms,
+            )
+            .raw(raw.p50_ms, "the same rows by one SQL query")
+            .at_most(100.0),
+        );
+        out.note(format!(
+            "row 6 {orders} orders / {seq} events: max {:.1} ms over {samples} requests (seeded in {:.1} s)",
+            ours.max_ms,
+            seeded_in.as_secs_f64()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The services under test, run as the real binaries (built next to this one)
+//! in child processes configured through the environment, like a deployment.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use kitchen_adapters::config::Settings;
+
+/// A free TCP port on loopback (bound, then released for the child to take).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// One running service process; killed when dropped.
+#[derive(Debug)]
+pub struct Service {
+    pub name: &'static str,
+    pub port: u16,
+    child: Child,
+}
+
+fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::current_exe()?
+        .parent()
+        .context("the bench binary has no directory")?
+        .to_owned();
+    let path = dir.join(name);
+    if !path.exists() {
+        bail!(
+            "{} not found: build the services first (cargo build --release --workspace --bins)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The environment that points a service at the bench's database, Temporal and
+/// task queue. Logs go to `<log_dir>/<name>.log`.
+fn environment(settings: &Settings) -> Vec<(&'static str, String)> {
+    let db = &settings.database;
+    vec![
+        ("KITCHEN__DATABASE__HOST", db.host.clone()),
+        ("KITCHEN__DATABASE__PORT", db.port.to_string()),
+        ("KITCHEN__DATABASE__NAME", db.name.clone()),
+        ("KITCHEN__DATABASE__POOL_SIZE", db.pool_size.to_string()),
+        (
+            "KITCHEN__TEMPORAL__ADDRESS",
+            settings.temporal.address.clone(),
+        ),
+        (
+            "KITCHEN__TEMPORAL__TASK_QUEUE",
+            settings.temporal.task_queue.clone(),
+        ),
+        ("KITCHEN__LOG__FILTER", "warn".into()),
+        ("RUST_LOG", "warn".into()),
+    ]
+}
+
+impl Service {
+    /// Starts `name` (command-gateway, command-pump, worker, realtime) on a
+    /// free port and waits until its /readyz answers 200.
+    pub async fn start(
+        name: &'static str,
+        settings: &Settings,
+        log_dir: &std::path::Path,
+    ) -> anyhow::Result<Service> {
+        let port = free_port()?;
+        let port_var = match name {
+            "command-gateway" => "KITCHEN__GATEWAY__PORT",
+            "command-pump" => "KITCHEN__PUMP__PORT",
+            "worker" => "KITCHEN__WORKER__PORT",
+            "realtime" => "KITCHEN__REALTIME__PORT",
+            other => bail!("unknown service {other}"),
+        };
+        std::fs::create_dir_all(log_dir)?;
+        let log = std::fs::File::create(log_dir.join(format!("{name}.log")))?;
+        let child = Command::new(binary(name)?)
+            .envs(environment(settings))
+            .env(port_var, port.to_string())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        let service = Service { name, port, child };
+        service.wait_ready(Duration::from_secs(30)).await?;
+        Ok(service)
+    }
+
+    async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let url = format!("http://127.0.0.1:{}/readyz", self.port);
+        let deadline = Instant::now() + timeout;
+        let http = reqwest::Client::new();
+        loop {
+            if let Ok(r) = http.get(&url).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} not ready on port {} within {timeout:?} (see its log)",
+                    self.name,
+                    self.port
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size of the process, in KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .context("no VmRSS in /proc/PID/status")
+    }
+
+    pub fn http_base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn ws_base(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
