@@ -80,13 +80,16 @@ ensure_temporal_cli() {
 temporal_ready() { (exec 3<>"/dev/tcp/127.0.0.1/${1:-$TEMPORAL_PORT}") 2>/dev/null; }
 
 # Starts a dev server with the tuned settings of DESIGN.md section 9 in the
-# background: start_temporal PORT UI_PORT DB_FILE LOG_FILE PID_FILE.
+# background: start_temporal PORT UI_PORT DB_FILE LOG_FILE PID_FILE. An empty
+# DB_FILE keeps the server's state in memory (lost when it stops).
 start_temporal() {
     local port=$1 ui_port=$2 db=$3 log=$4 pidfile=$5
+    local db_args=()
+    [ -n "$db" ] && db_args=(--db-filename "$db")
     ensure_temporal_cli
     nohup temporal server start-dev \
         --ip 127.0.0.1 --port "$port" --ui-port "$ui_port" \
-        --db-filename "$db" --log-level warn \
+        "${db_args[@]}" --log-level warn \
         --dynamic-config-value history.transferProcessorMaxPollRPS=1000 \
         --dynamic-config-value history.timerProcessorMaxPollRPS=1000 \
         --dynamic-config-value history.visibilityProcessorMaxPollRPS=1000 \

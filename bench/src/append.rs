@@ -2,7 +2,7 @@
 //! one tenant and 100 tenants), beside a raw INSERT of the same event row.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use diesel_async::SimpleAsyncConnection;
@@ -86,11 +86,11 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
         let ours = adapter_op(PgEventStore::new(pool.clone()), tenants(tenant_count));
         // Raw seqs: the closed loop's op index is unique across its clients.
         let raw = raw_op(pool, tenants(tenant_count));
-        closed_loop(&ours, writers, run.secs(0.3, 0.1)).await;
+        closed_loop(&ours, writers, Duration::ZERO, run.secs(0.3, 0.1)).await;
         let cpu = CpuSample::now();
-        let ours_out = closed_loop(&ours, writers, duration).await;
+        let ours_out = closed_loop(&ours, writers, Duration::ZERO, duration).await;
         let ours_cpu = cpu.split_until_now();
-        let raw_out = closed_loop(&raw, writers, duration).await;
+        let raw_out = closed_loop(&raw, writers, Duration::ZERO, duration).await;
         for (what, o) in [("adapter", &ours_out), ("raw", &raw_out)] {
             if o.failed > 0 {
                 bail!("{what} appends failed: {:?}", o.first_error);

@@ -2,7 +2,7 @@
 //! beside the same row inserted (with its NOTIFY) straight through a pool.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use diesel_async::SimpleAsyncConnection;
@@ -50,9 +50,9 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
             })
         })
     };
-    closed_loop(&raw, CLIENTS, run.secs(0.5, 0.2)).await; // warm the connections
+    closed_loop(&raw, CLIENTS, Duration::ZERO, run.secs(0.5, 0.2)).await; // warm the connections
     let cpu = CpuSample::now();
-    let raw_out = closed_loop(&raw, CLIENTS, duration).await;
+    let raw_out = closed_loop(&raw, CLIENTS, Duration::ZERO, duration).await;
     let raw_cpu = cpu.split_until_now();
     if raw_out.failed > 0 {
         bail!("raw inserts failed: {:?}", raw_out.first_error);
@@ -88,9 +88,9 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
             Ok(started.elapsed())
         })
     });
-    closed_loop(&ours, CLIENTS, run.secs(0.5, 0.2)).await;
+    closed_loop(&ours, CLIENTS, Duration::ZERO, run.secs(0.5, 0.2)).await;
     let cpu = CpuSample::now();
-    let ours_out = closed_loop(&ours, CLIENTS, duration).await;
+    let ours_out = closed_loop(&ours, CLIENTS, Duration::ZERO, duration).await;
     let ours_cpu = cpu.split_until_now();
     if ours_out.failed > 0 {
         bail!("posts failed: {:?}", ours_out.first_error);

@@ -54,8 +54,11 @@ fn environment(settings: &Settings) -> Vec<(&'static str, String)> {
             "KITCHEN__TEMPORAL__TASK_QUEUE",
             settings.temporal.task_queue.clone(),
         ),
-        ("KITCHEN__LOG__FILTER", "warn".into()),
-        ("RUST_LOG", "warn".into()),
+        // KITCHEN_BENCH_LOG (an EnvFilter) raises the services' logging to profile.
+        (
+            "RUST_LOG",
+            std::env::var("KITCHEN_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        ),
     ]
 }
 
