@@ -1,5 +1,8 @@
 //! The pump's SQL: the cross-tenant work list, and claim / dispatched / release
 //! inside one tenant's transaction (RLS applies; only routing columns are used).
+//! These commits are leases (`Durability::Lease`): one lost in a database crash
+//! is redone (the command is claimed again; its workflow start is idempotent),
+//! so they do not wait for the WAL flush.
 
 use std::time::Duration;
 
@@ -7,7 +10,7 @@ use diesel::sql_types::{BigInt, Integer, Interval, Text, Uuid as SqlUuid};
 use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::RunQueryDsl;
-use kitchen_adapters::postgres::{in_tenant_tx, PgPool, TxError};
+use kitchen_adapters::postgres::{in_tenant_tx_with, Durability, PgPool, TxError};
 use kitchen_domain::{CommandId, TenantId};
 use uuid::Uuid;
 
@@ -72,7 +75,7 @@ pub(crate) async fn claim(
     id: CommandId,
     stale_after: Duration,
 ) -> Result<Option<Claimed>, ClaimError> {
-    in_tenant_tx(pool, tenant, |conn| {
+    in_tenant_tx_with(pool, tenant, Durability::Lease, |conn| {
         async move {
             let claimed: Option<Claimed> = diesel::sql_query(
                 "UPDATE commands SET status = 'claimed', claimed_at = now(), attempts = attempts + 1, updated_at = now()
@@ -106,7 +109,7 @@ pub(crate) async fn mark_dispatched(
     workflow_id: &str,
 ) -> Result<(), ClaimError> {
     let workflow_id = workflow_id.to_owned();
-    in_tenant_tx(pool, tenant, |conn| {
+    in_tenant_tx_with(pool, tenant, Durability::Lease, |conn| {
         async move {
             diesel::sql_query(
                 "UPDATE commands SET status = 'dispatched', workflow_id = $3, claimed_at = NULL, updated_at = now()
@@ -131,7 +134,7 @@ pub(crate) async fn release(
     id: CommandId,
     retry_in: Duration,
 ) -> Result<(), ClaimError> {
-    in_tenant_tx(pool, tenant, |conn| {
+    in_tenant_tx_with(pool, tenant, Durability::Lease, |conn| {
         async move {
             diesel::sql_query(
                 "UPDATE commands SET status = 'pending', claimed_at = NULL, updated_at = now(),

@@ -4,13 +4,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::{self, PgPool};
 use kitchen_domain::ports::JobScheduler;
 use kitchen_domain::{CommandId, TenantId};
 use secrecy::SecretString;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::claims;
 use crate::listener::{self, Wake};
@@ -81,7 +80,7 @@ impl<S> std::fmt::Debug for Pump<S> {
 /// How many workflow starts run at once.
 const PARALLEL_STARTS: usize = 16;
 
-impl<S: JobScheduler + 'static> Pump<S> {
+impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
     pub fn new(settings: &Settings, scheduler: S) -> anyhow::Result<Self> {
         let url = settings.database.role_url(DbRole::Pump);
         let pool = postgres::pool(&url, settings.database.pool_size)?;
@@ -110,55 +109,65 @@ impl<S: JobScheduler + 'static> Pump<S> {
 
     /// Runs until `shutdown` turns true; in-flight starts finish first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let pump = Arc::new(self);
         let (wake_tx, mut wake_rx) = mpsc::channel(1024);
         let listener = tokio::spawn(listener::run(
-            self.listen_url.clone(),
+            pump.listen_url.clone(),
             wake_tx,
             shutdown.clone(),
         ));
-        let mut sweep = tokio::time::interval(self.sweep_interval);
+        // Each dispatch runs as its own task: a slow start never holds up the
+        // commands notified after it (the loop only waits for a free slot).
+        let slots = Arc::new(Semaphore::new(PARALLEL_STARTS));
+        let mut sweep = tokio::time::interval(pump.sweep_interval);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 wake = wake_rx.recv() => match wake {
-                    Some(Wake::Command(tenant, id)) => {
-                        // Drain what queued up meanwhile and start them together.
-                        let mut batch = vec![(tenant, id)];
-                        while let Ok(Wake::Command(t, c)) = wake_rx.try_recv() {
-                            batch.push((t, c));
-                        }
-                        self.dispatch_all(batch).await;
-                    }
-                    Some(Wake::Sweep) => self.sweep().await,
+                    Some(Wake::Command(tenant, id)) => pump.spawn_dispatch(&slots, tenant, id).await,
+                    Some(Wake::Sweep) => pump.sweep(&slots).await,
                     None => break,
                 },
-                _ = sweep.tick() => self.sweep().await,
+                _ = sweep.tick() => pump.sweep(&slots).await,
                 _ = shutdown.changed() => break,
             }
         }
+        let _ = slots.acquire_many(PARALLEL_STARTS as u32).await;
         let _ = listener.await;
         tracing::info!("pump stopped");
     }
 
-    async fn sweep(&self) {
+    async fn sweep(self: &Arc<Self>, slots: &Arc<Semaphore>) {
         match claims::due(&self.pool, self.batch_size, self.stale_after).await {
-            Ok(due) if due.is_empty() => {}
             Ok(due) => {
-                tracing::debug!(count = due.len(), "sweep found due commands");
-                self.dispatch_all(due).await;
+                if !due.is_empty() {
+                    tracing::debug!(count = due.len(), "sweep found due commands");
+                }
+                for (tenant, id) in due {
+                    self.spawn_dispatch(slots, tenant, id).await;
+                }
             }
             Err(e) => tracing::warn!(cause = %e, "sweep failed"),
         }
     }
 
-    async fn dispatch_all(&self, commands: Vec<(TenantId, CommandId)>) {
-        futures_util::stream::iter(commands)
-            .for_each_concurrent(PARALLEL_STARTS, |(tenant, id)| async move {
-                if let Err(e) = self.dispatch(tenant, id).await {
-                    tracing::warn!(cause = %e, tenant_id = %tenant, command_id = %id, "dispatch failed");
-                }
-            })
-            .await;
+    /// Waits for a free slot, then dispatches in a task of its own.
+    async fn spawn_dispatch(
+        self: &Arc<Self>,
+        slots: &Arc<Semaphore>,
+        tenant: TenantId,
+        id: CommandId,
+    ) {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let pump = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pump.dispatch(tenant, id).await {
+                tracing::warn!(cause = %e, tenant_id = %tenant, command_id = %id, "dispatch failed");
+            }
+            drop(slot);
+        });
     }
 
     #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id))]

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::RunQueryDsl;
 use kitchen_domain::ports::{CommandQueue, QueueError};
-use kitchen_domain::queue::{CommandError, CommandRecord, Enqueued, NewCommand};
+use kitchen_domain::queue::{CommandError, CommandRecord, CommandStatus, Enqueued, NewCommand};
 use kitchen_domain::{AggregateId, CommandId, Seq, TenantId};
 use serde_json::Value;
 use uuid::Uuid;
@@ -129,32 +129,67 @@ impl From<Failure> for QueueError {
     }
 }
 
+#[derive(QueryableByName)]
+struct Inserted {
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    created_at: DateTime<Utc>,
+}
+
+/// Inserts the command in ONE statement and round trip (the tenant is set by
+/// the statement itself, transaction-local to it): the hot path of every POST.
+/// `None` when the id already exists. The tenant column comes from the
+/// `set_config` result, so no row can be written before the tenant is set, and
+/// the RLS check (tenant_id = the setting) still guards the insert.
+async fn insert_new(pool: &PgPool, command: &NewCommand) -> Result<Option<DateTime<Utc>>, Failure> {
+    use diesel::sql_types::{Jsonb, Nullable, Text, Uuid as SqlUuid};
+    let mut conn = pool.get().await.map_err(TxError::from)?;
+    let inserted: Option<Inserted> = diesel::sql_query(
+        "WITH tenant AS MATERIALIZED (SELECT set_config('app.tenant_id', $1, true)::uuid AS id)
+         INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, user_id, correlation_id, metadata)
+         SELECT tenant.id, $2, $3, $4, $5, $6, $7, $8 FROM tenant
+         ON CONFLICT (tenant_id, id) DO NOTHING
+         RETURNING created_at",
+    )
+    .bind::<Text, _>(command.tenant_id.to_string())
+    .bind::<SqlUuid, _>(command.id.as_uuid())
+    .bind::<Text, _>(&command.command_type)
+    .bind::<Jsonb, _>(&command.payload)
+    .bind::<SqlUuid, _>(command.aggregate_id.as_uuid())
+    .bind::<Nullable<Text>, _>(command.user_id.as_deref())
+    .bind::<SqlUuid, _>(command.correlation_id.as_uuid())
+    .bind::<Jsonb, _>(&command.metadata)
+    .get_result(&mut conn)
+    .await
+    .optional()?;
+    Ok(inserted.map(|i| i.created_at))
+}
+
 impl CommandQueue for PgCommandQueue {
     #[tracing::instrument(skip_all, fields(tenant_id = %command.tenant_id, command_id = %command.id, correlation_id = %command.correlation_id))]
     async fn enqueue(&self, command: NewCommand) -> Result<Enqueued, QueueError> {
+        if let Some(created_at) = insert_new(&self.pool, &command).await? {
+            return Ok(Enqueued::Created(CommandRecord {
+                id: command.id,
+                tenant_id: command.tenant_id,
+                command_type: command.command_type,
+                payload: command.payload,
+                status: CommandStatus::Pending,
+                aggregate_id: command.aggregate_id,
+                user_id: command.user_id,
+                correlation_id: command.correlation_id,
+                metadata: command.metadata,
+                error: None,
+                result_seqs: Vec::new(),
+                workflow_id: None,
+                attempts: 0,
+                created_at,
+                updated_at: created_at,
+            }));
+        }
+        // The id exists: a retry of the same command, or another command reusing it.
         let tenant = command.tenant_id;
         let result = in_tenant_tx(&self.pool, tenant, |conn| {
             async move {
-                let inserted: Option<CommandRow> = diesel::insert_into(commands::table)
-                    .values(NewCommandRow {
-                        tenant_id: tenant.as_uuid(),
-                        id: command.id.as_uuid(),
-                        command_type: &command.command_type,
-                        payload: &command.payload,
-                        aggregate_id: command.aggregate_id.as_uuid(),
-                        user_id: command.user_id.as_deref(),
-                        correlation_id: command.correlation_id.as_uuid(),
-                        metadata: &command.metadata,
-                    })
-                    .on_conflict((commands::tenant_id, commands::id))
-                    .do_nothing()
-                    .returning(CommandRow::as_returning())
-                    .get_result(conn)
-                    .await
-                    .optional()?;
-                if let Some(row) = inserted {
-                    return Ok(Enqueued::Created(row.try_into()?));
-                }
                 let existing: CommandRecord = commands::table
                     .filter(commands::tenant_id.eq(tenant.as_uuid()))
                     .filter(commands::id.eq(command.id.as_uuid()))

@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use command_queue::PgCommandQueue;
 pub use event_store::PgEventStore;
-pub use tenant_tx::{in_tenant_tx, set_tenant, TxError};
+pub use tenant_tx::{in_tenant_tx, in_tenant_tx_with, set_tenant, Durability, TxError};
 
 /// A pool of connections, all logged in as one role.
 pub type PgPool = Pool<AsyncPgConnection>;

@@ -13,7 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::schema::{aggregates, tenant_sequences};
-use super::tenant_tx::{set_tenant, TxError};
+use super::tenant_tx::{run_in_tenant_tx, TxError};
 use super::PgPool;
 
 /// All of a tenant's aggregates as of `seq`.
@@ -47,13 +47,12 @@ pub async fn tenant_snapshot(
         .get()
         .await
         .map_err(|e| unavailable(TxError::from(e)))?;
-    let (seq, rows) = conn
-        .build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run::<_, diesel::result::Error, _>(|conn| {
+    let (seq, rows) = run_in_tenant_tx::<_, diesel::result::Error, _>(
+        &mut conn,
+        tenant,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        |conn| {
             async move {
-                set_tenant(conn, tenant).await?;
                 let seq: Option<i64> = tenant_sequences::table
                     .filter(tenant_sequences::tenant_id.eq(tenant.as_uuid()))
                     .select(tenant_sequences::last_seq)
@@ -75,9 +74,10 @@ pub async fn tenant_snapshot(
                 Ok((seq.unwrap_or(0), rows))
             }
             .scope_boxed()
-        })
-        .await
-        .map_err(unavailable)?;
+        },
+    )
+    .await
+    .map_err(unavailable)?;
     let corrupt = |e: kitchen_domain::IdError| StoreError::CorruptSnapshot {
         aggregate_id: AggregateId::new_random(),
         reason: e.to_string(),

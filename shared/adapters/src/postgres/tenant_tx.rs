@@ -4,7 +4,7 @@
 
 use diesel::sql_types::Text;
 use diesel_async::scoped_futures::ScopedBoxFuture;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use kitchen_domain::TenantId;
 
 use super::PgPool;
@@ -18,6 +18,19 @@ pub enum TxError {
     Database(#[from] diesel::result::Error),
 }
 
+/// What a commit must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The commit returns once its WAL is flushed: survives a database crash.
+    Durable,
+    /// The commit returns before its WAL is flushed (`synchronous_commit = off`):
+    /// a database crash may lose the last few hundred milliseconds of such
+    /// commits, never a durable one made after them. Only for bookkeeping that
+    /// is redone when lost (the pump's claims: a lost claim is claimed again,
+    /// and the workflow start it led to is idempotent).
+    Lease,
+}
+
 /// Runs `work` in a transaction scoped to `tenant`. Commits when `work` returns
 /// `Ok`, rolls back otherwise.
 pub async fn in_tenant_tx<'a, T, E, F>(pool: &PgPool, tenant: TenantId, work: F) -> Result<T, E>
@@ -28,14 +41,62 @@ where
     E: From<TxError> + From<diesel::result::Error> + Send + 'a,
     T: Send + 'a,
 {
+    in_tenant_tx_with(pool, tenant, Durability::Durable, work).await
+}
+
+/// `in_tenant_tx` with a choice of durability.
+pub async fn in_tenant_tx_with<'a, T, E, F>(
+    pool: &PgPool,
+    tenant: TenantId,
+    durability: Durability,
+    work: F,
+) -> Result<T, E>
+where
+    F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, Result<T, E>>
+        + Send
+        + 'a,
+    E: From<TxError> + From<diesel::result::Error> + Send + 'a,
+    T: Send + 'a,
+{
     let mut conn = pool.get().await.map_err(TxError::from)?;
-    conn.transaction::<T, E, _>(|conn| {
-        Box::pin(async move {
-            set_tenant(conn, tenant).await?;
-            work(conn).await
-        })
-    })
-    .await
+    let begin = match durability {
+        Durability::Durable => "BEGIN",
+        Durability::Lease => "BEGIN; SET LOCAL synchronous_commit = off",
+    };
+    run_in_tenant_tx(&mut conn, tenant, begin, work).await
+}
+
+/// Opens the transaction with `begin` and sets the tenant in the same round
+/// trip, runs `work`, then commits or rolls back through diesel's transaction
+/// manager (so the pool still sees a clean connection afterwards).
+pub(crate) async fn run_in_tenant_tx<'a, T, E, F>(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    begin: &str,
+    work: F,
+) -> Result<T, E>
+where
+    F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, Result<T, E>>
+        + Send
+        + 'a,
+    E: From<diesel::result::Error> + Send + 'a,
+    T: Send + 'a,
+{
+    // A TenantId is a parsed UUID: formatting it into the SQL cannot inject.
+    let sql = format!("{begin}; SELECT set_config('app.tenant_id', '{tenant}', true)");
+    AnsiTransactionManager::begin_transaction_sql(conn, &sql).await?;
+    match work(conn).await {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(conn).await?;
+            Ok(value)
+        }
+        Err(e) => match AnsiTransactionManager::rollback_transaction(conn).await {
+            // The work's error is the one that matters; a broken connection is
+            // dropped by the pool.
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
 }
 
 /// Sets the tenant for the rest of the current transaction.
