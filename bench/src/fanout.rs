@@ -8,13 +8,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use anyhow::{bail, Context};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::{stream, StreamExt};
 use kitchen_adapters::config::DbRole;
+use kitchen_adapters::postgres::notify::parse_events_notification;
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_domain::ports::EventStore;
 use kitchen_domain::{AggregateId, NewEvent, TenantId, Version};
 use kitchen_test_support::fixtures;
+use secrecy::ExposeSecret;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::cpu::CpuSample;
@@ -113,6 +118,44 @@ async fn connect_sockets(
     results.into_iter().collect()
 }
 
+/// The raw limit of commit -> delivery: a bare LISTEN connection on `events`,
+/// timing each notification against the writer's commit (same clock, same
+/// commits table as the sockets).
+fn raw_listener(
+    phase: &Phase,
+    tenants: &[TenantId],
+    board: Arc<Board>,
+    raw: Arc<Histogram>,
+) -> tokio::task::JoinHandle<()> {
+    let url = phase.db.url(DbRole::Realtime);
+    let index: HashMap<uuid::Uuid, usize> = tenants
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_uuid(), i))
+        .collect();
+    tokio::spawn(async move {
+        let Ok(mut conn) = AsyncPgConnection::establish(url.expose_secret()).await else {
+            return;
+        };
+        if conn.batch_execute("LISTEN events").await.is_err() {
+            return;
+        }
+        let mut notes = std::pin::pin!(conn.notifications_stream());
+        while let Some(Ok(note)) = notes.next().await {
+            let at = board.commits.nanos(Instant::now());
+            if !board.timing.load(Ordering::Relaxed) {
+                continue;
+            }
+            if let Ok(n) = parse_events_notification(&note.payload) {
+                if let Some(&tenant) = index.get(&n.tenant_id) {
+                    let commit = board.commits.get(tenant, n.last_seq).unwrap_or(at);
+                    raw.record(at.saturating_sub(commit));
+                }
+            }
+        }
+    })
+}
+
 /// A new order's OrderCreated and `n - 1` status updates: one append of n events.
 fn batch(id: AggregateId, n: usize) -> Vec<NewEvent> {
     let mut events = vec![fixtures::order_created(id)];
@@ -166,6 +209,9 @@ async fn one_config(
         &phase.db.url(DbRole::Worker),
         4,
     )?);
+    let raw = Arc::new(Histogram::default());
+    let listener = raw_listener(phase, &tenants, board.clone(), raw.clone());
+    tokio::time::sleep(Duration::from_millis(200)).await; // LISTEN in place
 
     // Light: one single-event append every 20 ms, round robin over the tenants.
     let started = Instant::now();
@@ -185,7 +231,9 @@ async fn one_config(
         .sum();
     wait_delivered(&board, expected, Duration::from_secs(20)).await;
     board.timing.store(false, Ordering::Relaxed);
+    listener.abort();
     let latency = board.latency.percentiles().context("no deliveries")?;
+    let raw = raw.percentiles().context("no notifications heard")?;
     if latency.count as u64 != expected {
         bail!(
             "{label}: {} of {expected} paced deliveries arrived",
@@ -240,6 +288,7 @@ async fn one_config(
             "ms",
             latency.p99_ms,
         )
+        .raw(raw.p99_ms, "commit -> NOTIFY at a bare LISTEN")
         .at_most(5.0),
     );
     let rate = Row::new(

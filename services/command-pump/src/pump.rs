@@ -172,9 +172,11 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
 
     #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id))]
     async fn dispatch(&self, tenant: TenantId, id: CommandId) -> Result<(), claims::ClaimError> {
+        let began = std::time::Instant::now();
         let Some(claimed) = claims::claim(&self.pool, tenant, id, self.stale_after).await? else {
             return Ok(());
         };
+        let claimed_in = began.elapsed();
         let start = self.scheduler.schedule(tenant, id, &claimed.command_type);
         // If the start reached Temporal after all, the retry is a duplicate start,
         // which counts as success: the timeout cannot cause a second run.
@@ -192,8 +194,15 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
                     &self.stats.already_started
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+                let started_in = began.elapsed();
                 claims::mark_dispatched(&self.pool, tenant, id, &scheduled.workflow_id).await?;
-                tracing::debug!(workflow_id = %scheduled.workflow_id, "dispatched");
+                tracing::debug!(
+                    workflow_id = %scheduled.workflow_id,
+                    claim_us = claimed_in.as_micros() as u64,
+                    start_us = (started_in - claimed_in).as_micros() as u64,
+                    mark_us = (began.elapsed() - started_in).as_micros() as u64,
+                    "dispatched"
+                );
             }
             Err(e) => {
                 self.stats.start_failures.fetch_add(1, Ordering::Relaxed);

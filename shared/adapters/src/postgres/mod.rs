@@ -14,8 +14,11 @@ mod tenant_tx;
 
 use std::time::Duration;
 
-use diesel_async::pooled_connection::deadpool::{BuildError, Pool};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use deadpool::managed::{Manager, Metrics, RecycleResult};
+use diesel_async::pooled_connection::deadpool::BuildError;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
+};
 use diesel_async::AsyncPgConnection;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -24,12 +27,62 @@ pub use event_store::PgEventStore;
 pub use tenant_tx::{in_tenant_tx, in_tenant_tx_with, set_tenant, Durability, TxError};
 
 /// A pool of connections, all logged in as one role.
-pub type PgPool = Pool<AsyncPgConnection>;
+pub type PgPool = deadpool::managed::Pool<PgManager>;
+
+/// A connection idle at least this long is checked with a query before reuse.
+const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Hands out pooled connections, checking with a test query only those that sat
+/// idle (`VERIFY_AFTER_IDLE`), as HikariCP does: a connection used moments ago
+/// is alive, and checking it would add a round trip to every transaction. One
+/// that broke while busy is discarded on return either way.
+pub struct PgManager {
+    fast: AsyncDieselConnectionManager<AsyncPgConnection>,
+    verified: AsyncDieselConnectionManager<AsyncPgConnection>,
+}
+
+impl std::fmt::Debug for PgManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgManager").finish_non_exhaustive()
+    }
+}
+
+impl Manager for PgManager {
+    type Type = AsyncPgConnection;
+    type Error = PoolError;
+
+    async fn create(&self) -> Result<AsyncPgConnection, PoolError> {
+        self.verified.create().await
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut AsyncPgConnection,
+        metrics: &Metrics,
+    ) -> RecycleResult<PoolError> {
+        if metrics.last_used() < VERIFY_AFTER_IDLE {
+            self.fast.recycle(conn, metrics).await
+        } else {
+            self.verified.recycle(conn, metrics).await
+        }
+    }
+}
 
 /// Builds a pool; connections are opened lazily, so this never touches the network.
 pub fn pool(url: &SecretString, max_size: usize) -> Result<PgPool, BuildError> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.expose_secret());
-    Pool::builder(manager)
+    let manager = |recycling_method| {
+        let mut config = ManagerConfig::default();
+        config.recycling_method = recycling_method;
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            url.expose_secret(),
+            config,
+        )
+    };
+    let manager = PgManager {
+        fast: manager(RecyclingMethod::Fast),
+        verified: manager(RecyclingMethod::Verified),
+    };
+    deadpool::managed::Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(Duration::from_secs(10)))
         .create_timeout(Some(Duration::from_secs(10)))
