@@ -55,19 +55,6 @@ pub struct CommandRow {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = commands)]
-struct NewCommandRow<'a> {
-    tenant_id: Uuid,
-    id: Uuid,
-    command_type: &'a str,
-    payload: &'a Value,
-    aggregate_id: Uuid,
-    user_id: Option<&'a str>,
-    correlation_id: Uuid,
-    metadata: &'a Value,
-}
-
 fn corrupt(e: impl std::fmt::Display) -> diesel::result::Error {
     diesel::result::Error::DeserializationError(e.to_string().into())
 }
