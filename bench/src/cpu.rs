@@ -26,6 +26,8 @@ fn group(comm: &str, pid: u32) -> Option<&'static str> {
         "command-pump" => "pump",
         "worker" => "worker",
         "realtime" => "realtime",
+        // Another kitchen-bench process: the raw fan-out server.
+        "kitchen-bench" => "raw server",
         _ => return None,
     })
 }

@@ -2,7 +2,9 @@
 //! 1,000 sockets over 1,000 tenants: commit -> delivery at a light paced rate,
 //! messages/s delivered when writers append as fast as they can, and the
 //! process RSS per idle socket at 1k and 10k sockets. Events are appended
-//! through the event store directly, so only realtime is measured.
+//! through the event store directly, so only realtime is measured. Each figure
+//! is measured again, same load and same clients, on the raw fan-out server
+//! (`raw_fanout`): that is its raw limit.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,8 +27,10 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::cpu::CpuSample;
 use crate::env::{Findings, Phase, Run};
 use crate::histogram::Histogram;
+use crate::raw_fanout::RawFanout;
 use crate::report::Row;
-use crate::stack::Service;
+use crate::stack::{self, Service};
+use crate::stats::Percentiles;
 use crate::ws;
 
 /// Commit instants per tenant and seq, as nanoseconds since `epoch` (0 = not yet).
@@ -67,25 +71,60 @@ struct Board {
     /// Record latencies (light phase) or only count (throughput phase).
     timing: AtomicBool,
     delivered: AtomicU64,
+    /// Bytes of the text frames counted in `delivered`.
+    bytes: AtomicU64,
     closed: AtomicU64,
 }
 
+impl Board {
+    fn new(commits: Commits, timing: bool) -> Board {
+        Board {
+            commits,
+            latency: Histogram::default(),
+            timing: AtomicBool::new(timing),
+            delivered: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The tenants of a configuration and their tokens.
+struct Tenants {
+    ids: Vec<TenantId>,
+    tokens: Vec<String>,
+}
+
+impl Tenants {
+    fn new(phase: &Phase, count: usize) -> Arc<Tenants> {
+        let ids: Vec<TenantId> = (0..count).map(|_| TenantId::new_random()).collect();
+        let tokens = ids.iter().map(|t| phase.token(*t)).collect();
+        Arc::new(Tenants { ids, tokens })
+    }
+}
+
 /// Connects `count` sockets, socket j on tenant j % tenants, each drained by a
-/// task until the server closes it. Returns once every socket is ready.
+/// task until the server closes it. Returns once every socket is ready. The
+/// URL also names the tenant in the clear for the raw server (realtime takes
+/// it from the token only and ignores the parameter).
 async fn connect_sockets(
-    realtime: &str,
-    tokens: &Arc<Vec<String>>,
+    ws_base: &str,
+    tenants: &Arc<Tenants>,
     count: usize,
     board: &Arc<Board>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let results: Vec<anyhow::Result<tokio::task::JoinHandle<()>>> = stream::iter(0..count)
         .map(|j| {
-            let tokens = tokens.clone();
+            let tenants = tenants.clone();
             let board = board.clone();
-            let realtime = realtime.to_owned();
+            let ws_base = ws_base.to_owned();
             async move {
-                let tenant = j % tokens.len();
-                let mut socket = ws::connect(&realtime, &tokens[tenant], 0).await?;
+                let tenant = j % tenants.ids.len();
+                let url = format!(
+                    "{ws_base}/v1/stream?after=0&access_token={}&tenant={}",
+                    tenants.tokens[tenant], tenants.ids[tenant]
+                );
+                let mut socket = ws::connect_url(&url).await?;
                 ws::until_ready(&mut socket).await?;
                 Ok(tokio::spawn(async move {
                     while let Some(Ok(message)) = socket.next().await {
@@ -93,6 +132,7 @@ async fn connect_sockets(
                         match message {
                             Message::Text(text) => {
                                 board.delivered.fetch_add(1, Ordering::Relaxed);
+                                board.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
                                 if board.timing.load(Ordering::Relaxed) {
                                     if let Some(head) =
                                         ws::parse(text.as_str()).and_then(|f| f.event)
@@ -183,34 +223,55 @@ struct Config {
     tenants: usize,
 }
 
-async fn one_config(
+impl Config {
+    fn label(&self) -> String {
+        format!("{} socket(s) on {} tenant(s)", self.sockets, self.tenants)
+    }
+
+    /// Sockets on tenant `t` (socket j is on tenant j % tenants).
+    fn sockets_of(&self, t: usize) -> usize {
+        (self.sockets + self.tenants - 1 - t) / self.tenants
+    }
+}
+
+/// What one server did under one configuration.
+struct Measured {
+    /// Commit -> frame at the socket, paced phase.
+    latency: Percentiles,
+    /// Commit -> NOTIFY at a bare LISTEN, same commits.
+    listen: Percentiles,
+    /// Frames per second delivered during the burst.
+    rate: f64,
+    /// Mean size of the event frames, paced phase.
+    frame_bytes: usize,
+    note: String,
+}
+
+/// Runs the paced phase and the burst against the server at `ws_base`, on
+/// tenants of its own (so seqs start at 1).
+async fn measure(
     run: &Run,
     phase: &Phase,
-    realtime: &Service,
+    ws_base: &str,
     config: &Config,
-    out: &mut Findings,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Measured> {
     let (sockets, tenant_count) = (config.sockets, config.tenants);
-    let label = format!("{sockets} socket(s) on {tenant_count} tenant(s)");
-    let tenants: Vec<TenantId> = (0..tenant_count).map(|_| TenantId::new_random()).collect();
-    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
+    let label = config.label();
+    let tenants = Tenants::new(phase, tenant_count);
     let paced_rate = 50.0;
     let paced_for = run.secs(4.0, 1.0);
     let paced_events = (paced_rate * paced_for.as_secs_f64()) as usize;
-    let board = Arc::new(Board {
-        commits: Commits::new(tenant_count, paced_events / tenant_count + 2),
-        latency: Histogram::default(),
-        timing: AtomicBool::new(true),
-        delivered: AtomicU64::new(0),
-        closed: AtomicU64::new(0),
-    });
-    let tasks = connect_sockets(&realtime.ws_base(), &tokens, sockets, &board).await?;
+    let board = Arc::new(Board::new(
+        Commits::new(tenant_count, paced_events / tenant_count + 2),
+        true,
+    ));
+    let tasks = connect_sockets(ws_base, &tenants, sockets, &board).await?;
     let store = PgEventStore::new(kitchen_adapters::postgres::pool(
         &phase.db.url(DbRole::Worker),
         4,
     )?);
-    let raw = Arc::new(Histogram::default());
-    let listener = raw_listener(phase, &tenants, board.clone(), raw.clone());
+    let listen = Arc::new(Histogram::default());
+    let listener = raw_listener(phase, &tenants.ids, board.clone(), listen.clone());
     tokio::time::sleep(Duration::from_millis(200)).await; // LISTEN in place
 
     // Light: one single-event append every 20 ms, round robin over the tenants.
@@ -219,27 +280,28 @@ async fn one_config(
         tokio::time::sleep_until((started + Duration::from_secs_f64(i as f64 / paced_rate)).into())
             .await;
         let tenant = i % tenant_count;
-        let seqs = append(&store, tenants[tenant], 1).await?;
+        let seqs = append(&store, tenants.ids[tenant], 1).await?;
         let committed = Instant::now();
         for seq in seqs {
             board.commits.set(tenant, seq, committed);
         }
     }
-    let per_tenant_sockets = |t: usize| (sockets + tenant_count - 1 - t) / tenant_count;
     let expected: u64 = (0..paced_events)
-        .map(|i| per_tenant_sockets(i % tenant_count) as u64)
+        .map(|i| config.sockets_of(i % tenant_count) as u64)
         .sum();
     wait_delivered(&board, expected, Duration::from_secs(20)).await;
     board.timing.store(false, Ordering::Relaxed);
     listener.abort();
     let latency = board.latency.percentiles().context("no deliveries")?;
-    let raw = raw.percentiles().context("no notifications heard")?;
+    let listen = listen.percentiles().context("no notifications heard")?;
     if latency.count as u64 != expected {
         bail!(
             "{label}: {} of {expected} paced deliveries arrived",
             latency.count
         );
     }
+    let frame_bytes =
+        (board.bytes.load(Ordering::Relaxed) / board.delivered.load(Ordering::Relaxed).max(1)) as usize;
 
     // Throughput: 4 writers append 10-event batches as fast as they can.
     let before = board.delivered.load(Ordering::Relaxed);
@@ -254,8 +316,8 @@ async fn one_config(
             tokio::spawn(async move {
                 let mut i = w;
                 while started.elapsed() < burst_for {
-                    let t = i % tenants.len();
-                    append(&store, tenants[t], 10).await?;
+                    let t = i % tenants.ids.len();
+                    append(&store, tenants.ids[t], 10).await?;
                     appended[t].fetch_add(10, Ordering::Relaxed);
                     i += 4;
                 }
@@ -270,7 +332,7 @@ async fn one_config(
     let expected: u64 = appended
         .iter()
         .enumerate()
-        .map(|(t, a)| a.load(Ordering::Relaxed) * per_tenant_sockets(t) as u64)
+        .map(|(t, a)| a.load(Ordering::Relaxed) * config.sockets_of(t) as u64)
         .sum();
     let last = wait_delivered(&board, before + expected, Duration::from_secs(60)).await;
     let delivered = board.delivered.load(Ordering::Relaxed) - before;
@@ -280,36 +342,74 @@ async fn one_config(
     for task in tasks {
         task.abort();
     }
+    let note = format!(
+        "paced p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} deliveries of {frame_bytes}-byte frames \
+         (bare LISTEN p99 {:.2} ms); burst of {events} events in {:.1} s -> {delivered} of {expected} \
+         deliveries in {secs:.2} s, {closed} socket(s) closed; {cpu}",
+        latency.p50_ms,
+        latency.p99_ms,
+        latency.max_ms,
+        latency.count,
+        listen.p99_ms,
+        burst_for.as_secs_f64(),
+    );
+    Ok(Measured {
+        latency,
+        listen,
+        rate: delivered as f64 / secs,
+        frame_bytes,
+        note,
+    })
+}
 
+/// What the raw rows call the raw server.
+const RAW: &str = "bare broadcast server (LISTEN + tokio-tungstenite)";
+
+async fn one_config(
+    run: &Run,
+    phase: &Phase,
+    config: &Config,
+    out: &mut Findings,
+) -> anyhow::Result<()> {
+    let label = config.label();
+    // A fresh realtime per configuration: no rooms or sockets left over.
+    let ours = {
+        let realtime = Service::start("realtime", &phase.settings, &run.log_dir).await?;
+        measure(run, phase, &realtime.ws_base(), config).await?
+    };
+    let raw = {
+        let server = RawFanout::start(
+            phase.db.url(DbRole::Realtime).expose_secret(),
+            ours.frame_bytes,
+        )?;
+        measure(run, phase, &server.ws_base(), config).await?
+    };
     out.row(
         Row::new(
             "5",
             format!("fan-out {label}: commit -> delivery p99 at 50 events/s"),
             "ms",
-            latency.p99_ms,
+            ours.latency.p99_ms,
         )
-        .raw(raw.p99_ms, "commit -> NOTIFY at a bare LISTEN")
+        .raw(raw.latency.p99_ms, RAW)
         .at_most(5.0),
     );
     let rate = Row::new(
         "5",
         format!("fan-out {label}: messages/s delivered"),
         "msg/s",
-        delivered as f64 / secs,
-    );
-    out.row(if sockets == 100 && tenant_count == 1 {
+        ours.rate,
+    )
+    .raw(raw.rate, RAW);
+    out.row(if config.sockets == 100 && config.tenants == 1 {
         rate.at_least(100_000.0)
     } else {
         rate
     });
+    out.note(format!("row 5 {label}, realtime: {}", ours.note));
     out.note(format!(
-        "row 5 {label}: paced p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} deliveries; burst of {events} events \
-         in {:.1} s -> {delivered} of {expected} deliveries in {secs:.2} s, {closed} socket(s) closed; {cpu}",
-        latency.p50_ms,
-        latency.p99_ms,
-        latency.max_ms,
-        latency.count,
-        burst_for.as_secs_f64(),
+        "row 5 {label}, raw server: {} (bare LISTEN p99 in both runs: {:.2} / {:.2} ms)",
+        raw.note, ours.listen.p99_ms, raw.listen.p99_ms
     ));
     Ok(())
 }
@@ -331,52 +431,66 @@ async fn wait_delivered(board: &Board, target: u64, limit: Duration) -> Instant 
     }
 }
 
-/// RSS of a fresh realtime process per idle socket, at `steps` sockets.
+/// RSS per idle socket of the process `pid` serving `ws_base`, at each of
+/// `steps` sockets (KB, against its RSS with one socket).
+async fn idle_rss(
+    phase: &Phase,
+    pid: u32,
+    ws_base: &str,
+    steps: &[usize],
+) -> anyhow::Result<Vec<(f64, String)>> {
+    let tenants = Tenants::new(phase, 100);
+    let board = Arc::new(Board::new(Commits::new(100, 1), false));
+    // Warm the process (pool, first room) before the baseline.
+    let mut tasks = connect_sockets(ws_base, &tenants, 1, &board).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let base = stack::rss_kib(pid)?;
+    let mut found = Vec::new();
+    for &step in steps {
+        let more = step - tasks.len();
+        tasks.extend(connect_sockets(ws_base, &tenants, more, &board).await?);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss = stack::rss_kib(pid)?;
+        let closed = board.closed.load(Ordering::Relaxed);
+        if closed > 0 {
+            bail!("{closed} idle socket(s) were closed at {step} sockets");
+        }
+        let per_socket_kb = (rss.saturating_sub(base)) as f64 * 1.024 / (tasks.len() - 1) as f64;
+        found.push((per_socket_kb, format!("RSS {base} KiB with 1 socket -> {rss} KiB with {step}")));
+    }
+    for task in tasks {
+        task.abort();
+    }
+    Ok(found)
+}
+
+/// RSS per idle socket, realtime beside the raw server, each a fresh process.
 async fn idle_sockets(
     run: &Run,
     phase: &Phase,
     steps: &[usize],
     out: &mut Findings,
 ) -> anyhow::Result<()> {
-    let realtime = Service::start("realtime", &phase.settings, &run.log_dir).await?;
-    let tenants: Vec<TenantId> = (0..100).map(|_| TenantId::new_random()).collect();
-    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
-    let board = Arc::new(Board {
-        commits: Commits::new(tenants.len(), 1),
-        latency: Histogram::default(),
-        timing: AtomicBool::new(false),
-        delivered: AtomicU64::new(0),
-        closed: AtomicU64::new(0),
-    });
-    // Warm the process (pool, first room) before the baseline.
-    let mut tasks = connect_sockets(&realtime.ws_base(), &tokens, 1, &board).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let base = realtime.rss_kib()?;
-    for &step in steps {
-        let more = step - tasks.len();
-        tasks.extend(connect_sockets(&realtime.ws_base(), &tokens, more, &board).await?);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss = realtime.rss_kib()?;
-        let closed = board.closed.load(Ordering::Relaxed);
-        if closed > 0 {
-            bail!("{closed} idle socket(s) were closed at {step} sockets");
-        }
-        let per_socket_kb = (rss.saturating_sub(base)) as f64 * 1.024 / (tasks.len() - 1) as f64;
+    let ours = {
+        let realtime = Service::start("realtime", &phase.settings, &run.log_dir).await?;
+        idle_rss(phase, realtime.pid(), &realtime.ws_base(), steps).await?
+    };
+    let raw = {
+        let server = RawFanout::start(phase.db.url(DbRole::Realtime).expose_secret(), 400)?;
+        idle_rss(phase, server.pid(), &server.ws_base(), steps).await?
+    };
+    for ((step, (ours, our_note)), (raw, raw_note)) in steps.iter().zip(ours).zip(raw) {
         out.row(
             Row::new(
                 "5",
                 format!("RSS per idle socket at {step} sockets"),
                 "KB",
-                per_socket_kb,
+                ours,
             )
+            .raw(raw, RAW)
             .at_most(30.0),
         );
-        out.note(format!(
-            "row 5 idle: realtime RSS {base} KiB with 1 socket -> {rss} KiB with {step}"
-        ));
-    }
-    for task in tasks {
-        task.abort();
+        out.note(format!("row 5 idle: realtime {our_note}; raw server {raw_note}"));
     }
     Ok(())
 }
@@ -419,9 +533,7 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
         ]
     };
     for config in &configs {
-        // A fresh realtime per configuration: no rooms or sockets left over.
-        let realtime = Service::start("realtime", &phase.settings, &run.log_dir).await?;
-        one_config(run, &phase, &realtime, config, out).await?;
+        one_config(run, &phase, config, out).await?;
     }
     idle_sockets(
         run,

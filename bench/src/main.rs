@@ -22,6 +22,7 @@ mod histogram;
 mod hydration;
 mod load;
 mod machine;
+mod raw_fanout;
 mod raw_temporal;
 mod report;
 mod stack;
@@ -103,7 +104,16 @@ async fn postgres_version(settings: &Settings) -> anyhow::Result<String> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let args = parse_args(std::env::args().skip(1))?;
+    let mut argv = std::env::args().skip(1);
+    if std::env::args().nth(1).as_deref() == Some(raw_fanout::FLAG) {
+        // A child of the bench: the raw fan-out server of row 5.
+        let (url, bytes) = (argv.nth(1), argv.next());
+        let (Some(url), Some(Ok(bytes))) = (url, bytes.map(|b| b.parse())) else {
+            bail!("usage: kitchen-bench {} DATABASE_URL FRAME_BYTES", raw_fanout::FLAG);
+        };
+        return raw_fanout::serve(&url, bytes).await;
+    }
+    let args = parse_args(argv)?;
     let settings = Settings::load().context("loading settings")?;
     let machine = Machine::describe(postgres_version(&settings).await?);
     let log_dir = args

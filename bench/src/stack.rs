@@ -14,6 +14,16 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Resident set size of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .context("no VmRSS in /proc/PID/status")
+}
+
 /// One running service process; killed when dropped.
 #[derive(Debug)]
 pub struct Service {
@@ -117,15 +127,6 @@ impl Service {
         self.child.id()
     }
 
-    /// Resident set size of the process, in KiB.
-    pub fn rss_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            .context("no VmRSS in /proc/PID/status")
-    }
 
     pub fn http_base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

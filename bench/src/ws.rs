@@ -32,7 +32,14 @@ pub fn parse(text: &str) -> Option<Frame> {
 
 /// Opens `/v1/stream?after=N` with the token in the query string.
 pub async fn connect(ws_base: &str, token: &str, after: i64) -> anyhow::Result<Socket> {
-    let url = format!("{ws_base}/v1/stream?after={after}&access_token={token}");
+    connect_url(&format!(
+        "{ws_base}/v1/stream?after={after}&access_token={token}"
+    ))
+    .await
+}
+
+/// Opens a WebSocket at `url`.
+pub async fn connect_url(url: &str) -> anyhow::Result<Socket> {
     let (socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .context("WebSocket upgrade")?;

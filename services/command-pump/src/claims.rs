@@ -2,7 +2,8 @@
 //! inside one tenant's transaction (RLS applies; only routing columns are used).
 //! These commits are leases (`Durability::Lease`): one lost in a database crash
 //! is redone (the command is claimed again; its workflow start is idempotent),
-//! so they do not wait for the WAL flush.
+//! so they do not wait for the WAL flush. Each statement stays prepared on its
+//! connection (`Prepared`): one round trip, not a prepare and an execute.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use diesel::sql_types::{BigInt, Integer, Interval, Text, Uuid as SqlUuid};
 use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::RunQueryDsl;
-use kitchen_adapters::postgres::{in_tenant_tx_with, Durability, PgPool, TxError};
+use kitchen_adapters::postgres::{in_tenant_tx_with, Durability, PgPool, Prepared, TxError};
 use kitchen_domain::{CommandId, TenantId};
 use uuid::Uuid;
 
@@ -52,10 +53,12 @@ pub(crate) async fn due(
     stale_after: Duration,
 ) -> Result<Vec<(TenantId, CommandId)>, ClaimError> {
     let mut conn = pool.get().await.map_err(TxError::from)?;
-    let rows: Vec<DueRow> = diesel::sql_query("SELECT tenant_id, id FROM due_commands($1, $2)")
-        .bind::<Integer, _>(limit as i32)
-        .bind::<Interval, _>(interval(stale_after))
-        .load(&mut conn)
+    let rows: Vec<DueRow> = Prepared(
+        diesel::sql_query("SELECT tenant_id, id FROM due_commands($1, $2)")
+            .bind::<Integer, _>(limit as i32)
+            .bind::<Interval, _>(interval(stale_after)),
+    )
+    .load(&mut conn)
         .await?;
     rows.into_iter()
         .map(|r| {
@@ -77,7 +80,7 @@ pub(crate) async fn claim(
 ) -> Result<Option<Claimed>, ClaimError> {
     in_tenant_tx_with(pool, tenant, Durability::Lease, |conn| {
         async move {
-            let claimed: Option<Claimed> = diesel::sql_query(
+            let claimed: Option<Claimed> = Prepared(diesel::sql_query(
                 "UPDATE commands SET status = 'claimed', claimed_at = now(), attempts = attempts + 1, updated_at = now()
                  WHERE (tenant_id, id) IN (
                      SELECT tenant_id, id FROM commands
@@ -89,7 +92,7 @@ pub(crate) async fn claim(
             )
             .bind::<SqlUuid, _>(tenant.as_uuid())
             .bind::<SqlUuid, _>(id.as_uuid())
-            .bind::<Interval, _>(interval(stale_after))
+            .bind::<Interval, _>(interval(stale_after)))
             .get_result(conn)
             .await
             .optional()?;
@@ -111,13 +114,13 @@ pub(crate) async fn mark_dispatched(
     let workflow_id = workflow_id.to_owned();
     in_tenant_tx_with(pool, tenant, Durability::Lease, |conn| {
         async move {
-            diesel::sql_query(
+            Prepared(diesel::sql_query(
                 "UPDATE commands SET status = 'dispatched', workflow_id = $3, claimed_at = NULL, updated_at = now()
                  WHERE tenant_id = $1 AND id = $2 AND status = 'claimed'",
             )
             .bind::<SqlUuid, _>(tenant.as_uuid())
             .bind::<SqlUuid, _>(id.as_uuid())
-            .bind::<Text, _>(workflow_id)
+            .bind::<Text, _>(workflow_id))
             .execute(conn)
             .await?;
             Ok(())
@@ -136,14 +139,14 @@ pub(crate) async fn release(
 ) -> Result<(), ClaimError> {
     in_tenant_tx_with(pool, tenant, Durability::Lease, |conn| {
         async move {
-            diesel::sql_query(
+            Prepared(diesel::sql_query(
                 "UPDATE commands SET status = 'pending', claimed_at = NULL, updated_at = now(),
                         next_attempt_at = now() + make_interval(secs => $3::double precision / 1000)
                  WHERE tenant_id = $1 AND id = $2 AND status = 'claimed'",
             )
             .bind::<SqlUuid, _>(tenant.as_uuid())
             .bind::<SqlUuid, _>(id.as_uuid())
-            .bind::<BigInt, _>(retry_in.as_millis() as i64)
+            .bind::<BigInt, _>(retry_in.as_millis() as i64))
             .execute(conn)
             .await?;
             Ok(())

@@ -13,6 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::schema::commands;
+use super::Prepared;
 use super::tenant_tx::{in_tenant_tx, TxError};
 use super::PgPool;
 
@@ -122,7 +123,7 @@ struct Inserted {
     created_at: DateTime<Utc>,
 }
 
-/// Inserts the command in ONE statement and round trip (the tenant is set by
+/// Inserts the command in ONE statement and round trip, kept prepared (the tenant is set by
 /// the statement itself, transaction-local to it): the hot path of every POST.
 /// `None` when the id already exists. The tenant column comes from the
 /// `set_config` result, so no row can be written before the tenant is set, and
@@ -130,7 +131,8 @@ struct Inserted {
 async fn insert_new(pool: &PgPool, command: &NewCommand) -> Result<Option<DateTime<Utc>>, Failure> {
     use diesel::sql_types::{Jsonb, Nullable, Text, Uuid as SqlUuid};
     let mut conn = pool.get().await.map_err(TxError::from)?;
-    let inserted: Option<Inserted> = diesel::sql_query(
+    let inserted: Option<Inserted> = Prepared(
+        diesel::sql_query(
         "WITH tenant AS MATERIALIZED (SELECT set_config('app.tenant_id', $1, true)::uuid AS id)
          INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, user_id, correlation_id, metadata)
          SELECT tenant.id, $2, $3, $4, $5, $6, $7, $8 FROM tenant
@@ -144,7 +146,8 @@ async fn insert_new(pool: &PgPool, command: &NewCommand) -> Result<Option<DateTi
     .bind::<SqlUuid, _>(command.aggregate_id.as_uuid())
     .bind::<Nullable<Text>, _>(command.user_id.as_deref())
     .bind::<SqlUuid, _>(command.correlation_id.as_uuid())
-    .bind::<Jsonb, _>(&command.metadata)
+    .bind::<Jsonb, _>(&command.metadata),
+    )
     .get_result(&mut conn)
     .await
     .optional()?;

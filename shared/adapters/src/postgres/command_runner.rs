@@ -21,7 +21,7 @@ use super::command_queue::CommandRow;
 use super::event_store::{append_in_tx, load_in_tx, Failure};
 use super::schema::commands;
 use super::tenant_tx::{in_tenant_tx, TxError};
-use super::PgPool;
+use super::{PgPool, Prepared};
 
 /// How many times a version conflict is retried inside one activity attempt
 /// before the attempt fails (and Temporal retries it).
@@ -157,16 +157,18 @@ async fn finish(
     error: Option<Value>,
     seqs: Vec<i64>,
 ) -> Result<(), diesel::result::Error> {
-    diesel::update(commands::table)
-        .filter(commands::tenant_id.eq(record.tenant_id.as_uuid()))
-        .filter(commands::id.eq(record.id.as_uuid()))
-        .set((
-            commands::status.eq(status.as_str()),
-            commands::error.eq(error),
-            commands::result_seqs.eq(seqs),
-            commands::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
+    Prepared(
+        diesel::update(commands::table)
+            .filter(commands::tenant_id.eq(record.tenant_id.as_uuid()))
+            .filter(commands::id.eq(record.id.as_uuid()))
+            .set((
+                commands::status.eq(status.as_str()),
+                commands::error.eq(error),
+                commands::result_seqs.eq(seqs),
+                commands::updated_at.eq(diesel::dsl::now),
+            )),
+    )
+    .execute(conn)
         .await
         .map(|_| ())
 }

@@ -1,13 +1,15 @@
 //! `EventStore` on Postgres.
 //!
-//! An append is one transaction: bump the tenant's `tenant_sequences` row (its row
-//! lock serialises appends per tenant, so seqs are gapless and commit-ordered),
-//! check the stream version under that lock, insert the events in one statement
-//! (one NOTIFY), and upsert the snapshot. Any error rolls everything back.
+//! An append is one transaction of two statements: bump the tenant's
+//! `tenant_sequences` row (its row lock serialises appends per tenant, so seqs
+//! are gapless and commit-ordered), then, under that lock, check the stream
+//! version, insert the events (one NOTIFY) and upsert the snapshot in one
+//! statement. Any error rolls everything back.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use kitchen_domain::envelope::{LoadedStream, NewEvent, RecordedEvent, Snapshot, StreamRef};
@@ -18,7 +20,7 @@ use uuid::Uuid;
 
 use super::schema::{aggregates, events, tenant_sequences};
 use super::tenant_tx::{in_tenant_tx, TxError};
-use super::PgPool;
+use super::{PgPool, Prepared};
 
 /// The Postgres event store. Cheap to clone (shares the pool).
 #[derive(Clone)]
@@ -125,23 +127,6 @@ struct EventRow {
     created_at: DateTime<Utc>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = events)]
-struct NewEventRow<'a> {
-    tenant_id: Uuid,
-    id: Uuid,
-    aggregate_type: &'a str,
-    aggregate_id: Uuid,
-    version: i64,
-    seq: i64,
-    event_type: &'a str,
-    schema_version: i32,
-    payload: &'a Value,
-    causation_id: Uuid,
-    correlation_id: Uuid,
-    metadata: &'a Value,
-}
-
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = aggregates)]
 struct AggregateRow {
@@ -198,7 +183,53 @@ fn type_mismatch(stream: &StreamRef, actual: String) -> StoreError {
     }
 }
 
-/// The body of `append`, inside the caller's tenant transaction.
+/// Checks the stream version, inserts the events and upserts the snapshot in
+/// ONE statement (one round trip, one NOTIFY). It runs after the tenant lock is
+/// taken, so its snapshot of `aggregates` already sees every earlier append of
+/// the tenant: the check is exact. One row comes back per inserted event, or a
+/// single row with a NULL seq when the check failed (nothing was written).
+const APPEND_SQL: &str = "\
+WITH current AS MATERIALIZED (
+    SELECT type AS aggregate_type, version FROM aggregates WHERE tenant_id = $1 AND id = $2
+), verdict AS MATERIALIZED (
+    SELECT (SELECT aggregate_type FROM current) AS actual_type,
+           COALESCE((SELECT version FROM current), 0) AS actual_version
+), accepted AS MATERIALIZED (
+    SELECT 1 FROM verdict WHERE actual_version = $4 AND (actual_type IS NULL OR actual_type = $3)
+), inserted AS (
+    INSERT INTO events (tenant_id, id, aggregate_type, aggregate_id, version, seq, type,
+                        schema_version, payload, causation_id, correlation_id, metadata)
+    SELECT $1, e.id, $3, $2, $4 + e.n, $5 + e.n - 1, e.event_type, e.schema_version, e.payload,
+           e.causation_id, e.correlation_id, e.metadata
+    FROM unnest($6::uuid[], $7::text[], $8::int4[], $9::jsonb[], $10::uuid[], $11::uuid[], $12::jsonb[])
+         WITH ORDINALITY AS e(id, event_type, schema_version, payload, causation_id, correlation_id, metadata, n)
+    WHERE EXISTS (SELECT 1 FROM accepted)
+    RETURNING seq, created_at
+), snapshot AS (
+    INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq)
+    SELECT $1, $2, $3, $13, $4 + $14, $5 + $14 - 1 FROM accepted
+    ON CONFLICT (tenant_id, id) DO UPDATE
+        SET snapshot = EXCLUDED.snapshot, version = EXCLUDED.version, seq = EXCLUDED.seq, updated_at = now()
+)
+SELECT verdict.actual_type, verdict.actual_version, inserted.seq, inserted.created_at
+FROM verdict LEFT JOIN inserted ON true";
+
+/// A row of `APPEND_SQL`'s answer.
+#[derive(QueryableByName)]
+struct AppendRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    actual_type: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    actual_version: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    seq: Option<i64>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    created_at: Option<DateTime<Utc>>,
+}
+
+/// The body of `append`, inside the caller's tenant transaction: two round
+/// trips, both kept prepared. The tenant's lock is held from the first
+/// statement to the commit.
 pub(crate) async fn append_in_tx(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
@@ -210,37 +241,56 @@ pub(crate) async fn append_in_tx(
     let count = new_events.len() as i64;
     // 1. Take the tenant's lock and reserve seqs. Everything after this line runs
     //    with every other append of this tenant waiting, in commit order.
-    let last_seq: i64 = diesel::insert_into(tenant_sequences::table)
-        .values((
-            tenant_sequences::tenant_id.eq(tenant.as_uuid()),
-            tenant_sequences::last_seq.eq(count),
-        ))
-        .on_conflict(tenant_sequences::tenant_id)
-        .do_update()
-        .set((
-            tenant_sequences::last_seq.eq(tenant_sequences::last_seq + count),
-            tenant_sequences::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(tenant_sequences::last_seq)
-        .get_result(conn)
-        .await?;
+    let last_seq: i64 = Prepared(
+        diesel::insert_into(tenant_sequences::table)
+            .values((
+                tenant_sequences::tenant_id.eq(tenant.as_uuid()),
+                tenant_sequences::last_seq.eq(count),
+            ))
+            .on_conflict(tenant_sequences::tenant_id)
+            .do_update()
+            .set((
+                tenant_sequences::last_seq.eq(tenant_sequences::last_seq + count),
+                tenant_sequences::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(tenant_sequences::last_seq),
+    )
+    .get_result(conn)
+    .await?;
     let first_seq = last_seq - count + 1;
 
-    // 2. Check the stream version (exact: no one else can append meanwhile).
-    let current: Option<(String, i64)> = aggregates::table
-        .filter(aggregates::tenant_id.eq(tenant.as_uuid()))
-        .filter(aggregates::id.eq(stream.aggregate_id.as_uuid()))
-        .select((aggregates::aggregate_type, aggregates::version))
-        .first(conn)
-        .await
-        .optional()?;
-    let actual = match current {
-        Some((actual_type, _)) if actual_type != stream.aggregate_type => {
-            return Err(type_mismatch(stream, actual_type).into())
+    // 2. Check, insert and snapshot in one statement.
+    let rows: Vec<AppendRow> = Prepared(
+        diesel::sql_query(APPEND_SQL)
+            .bind::<SqlUuid, _>(tenant.as_uuid())
+            .bind::<SqlUuid, _>(stream.aggregate_id.as_uuid())
+            .bind::<Text, _>(&stream.aggregate_type)
+            .bind::<BigInt, _>(expected.get())
+            .bind::<BigInt, _>(first_seq)
+            .bind::<Array<SqlUuid>, _>(new_events.iter().map(|e| e.id.as_uuid()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(new_events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(new_events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
+            .bind::<Array<Jsonb>, _>(new_events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(new_events.iter().map(|e| e.causation_id).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(
+                new_events.iter().map(|e| e.correlation_id.as_uuid()).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Jsonb>, _>(new_events.iter().map(|e| &e.metadata).collect::<Vec<_>>())
+            .bind::<Jsonb, _>(snapshot)
+            .bind::<BigInt, _>(count),
+    )
+    .load(conn)
+    .await?;
+    let verdict = rows.as_slice().first().ok_or_else(|| {
+        Failure::Db(DieselError::DeserializationError("append returned no row".into()))
+    })?;
+    match &verdict.actual_type {
+        Some(actual_type) if *actual_type != stream.aggregate_type => {
+            return Err(type_mismatch(stream, actual_type.clone()).into())
         }
-        Some((_, version)) => Version::new(version).map_err(corrupt)?,
-        None => Version::ZERO,
-    };
+        _ => {}
+    }
+    let actual = Version::new(verdict.actual_version).map_err(corrupt)?;
     if actual != expected {
         return Err(StoreError::Conflict {
             aggregate_id: stream.aggregate_id,
@@ -249,60 +299,33 @@ pub(crate) async fn append_in_tx(
         }
         .into());
     }
-
-    // 3. Insert every event in one statement: one NOTIFY for the whole append.
-    let rows: Vec<NewEventRow<'_>> = new_events
+    let created_at = |seq: i64| rows.iter().find(|r| r.seq == Some(seq)).and_then(|r| r.created_at);
+    new_events
         .iter()
-        .enumerate()
-        .map(|(i, e)| NewEventRow {
-            tenant_id: tenant.as_uuid(),
-            id: e.id.as_uuid(),
-            aggregate_type: &stream.aggregate_type,
-            aggregate_id: stream.aggregate_id.as_uuid(),
-            version: expected.get() + i as i64 + 1,
-            seq: first_seq + i as i64,
-            event_type: &e.event_type,
-            schema_version: e.schema_version,
-            payload: &e.payload,
-            causation_id: e.causation_id,
-            correlation_id: e.correlation_id.as_uuid(),
-            metadata: &e.metadata,
+        .zip(0i64..)
+        .map(|(e, i)| {
+            let seq = first_seq + i;
+            Ok(RecordedEvent {
+                tenant_id: tenant,
+                id: e.id,
+                aggregate_type: stream.aggregate_type.clone(),
+                aggregate_id: stream.aggregate_id,
+                version: Version::new(expected.get() + i + 1).map_err(corrupt)?,
+                seq: Seq::new(seq).map_err(corrupt)?,
+                event_type: e.event_type.clone(),
+                schema_version: e.schema_version,
+                payload: e.payload.clone(),
+                causation_id: e.causation_id,
+                correlation_id: e.correlation_id,
+                metadata: e.metadata.clone(),
+                created_at: created_at(seq).ok_or_else(|| {
+                    Failure::Db(DieselError::DeserializationError(
+                        format!("append returned no row for seq {seq}").into(),
+                    ))
+                })?,
+            })
         })
-        .collect();
-    let recorded: Vec<EventRow> = diesel::insert_into(events::table)
-        .values(&rows)
-        .returning(EventRow::as_returning())
-        .get_results(conn)
-        .await?;
-
-    // 4. The snapshot, in the same transaction as the events it reflects.
-    let new_version = expected.get() + count;
-    diesel::insert_into(aggregates::table)
-        .values((
-            aggregates::tenant_id.eq(tenant.as_uuid()),
-            aggregates::id.eq(stream.aggregate_id.as_uuid()),
-            aggregates::aggregate_type.eq(&stream.aggregate_type),
-            aggregates::snapshot.eq(snapshot),
-            aggregates::version.eq(new_version),
-            aggregates::seq.eq(last_seq),
-        ))
-        .on_conflict((aggregates::tenant_id, aggregates::id))
-        .do_update()
-        .set((
-            aggregates::snapshot.eq(snapshot),
-            aggregates::version.eq(new_version),
-            aggregates::seq.eq(last_seq),
-            aggregates::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
-
-    let mut recorded = recorded
-        .into_iter()
-        .map(RecordedEvent::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    recorded.sort_by_key(|e| e.seq);
-    Ok(recorded)
+        .collect()
 }
 
 /// The body of `load`, inside the caller's tenant transaction.

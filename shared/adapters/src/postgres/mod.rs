@@ -8,6 +8,7 @@ pub mod event_store;
 pub mod listen;
 pub mod migrate;
 pub mod notify;
+mod prepared;
 pub mod read_model;
 pub mod schema;
 mod tenant_tx;
@@ -24,6 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use command_queue::PgCommandQueue;
 pub use event_store::PgEventStore;
+pub use prepared::Prepared;
 pub use tenant_tx::{in_tenant_tx, in_tenant_tx_with, set_tenant, Durability, TxError};
 
 /// A pool of connections, all logged in as one role.
