@@ -300,8 +300,8 @@ async fn measure(
             latency.count
         );
     }
-    let frame_bytes =
-        (board.bytes.load(Ordering::Relaxed) / board.delivered.load(Ordering::Relaxed).max(1)) as usize;
+    let frame_bytes = (board.bytes.load(Ordering::Relaxed)
+        / board.delivered.load(Ordering::Relaxed).max(1)) as usize;
 
     // Throughput: 4 writers append 10-event batches as fast as they can.
     let before = board.delivered.load(Ordering::Relaxed);
@@ -456,7 +456,10 @@ async fn idle_rss(
             bail!("{closed} idle socket(s) were closed at {step} sockets");
         }
         let per_socket_kb = (rss.saturating_sub(base)) as f64 * 1.024 / (tasks.len() - 1) as f64;
-        found.push((per_socket_kb, format!("RSS {base} KiB with 1 socket -> {rss} KiB with {step}")));
+        found.push((
+            per_socket_kb,
+            format!("RSS {base} KiB with 1 socket -> {rss} KiB with {step}"),
+        ));
     }
     for task in tasks {
         task.abort();
@@ -490,7 +493,9 @@ async fn idle_sockets(
             .raw(raw, RAW)
             .at_most(30.0),
         );
-        out.note(format!("row 5 idle: realtime {our_note}; raw server {raw_note}"));
+        out.note(format!(
+            "row 5 idle: realtime {our_note}; raw server {raw_note}"
+        ));
     }
     Ok(())
 }

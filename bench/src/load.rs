@@ -32,6 +32,18 @@ impl Outcome {
         self.completed as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// Runs of the same load taken in parts, as one: counts and time add up
+    /// (latency percentiles cannot be merged and are left out).
+    pub fn combined(parts: &[Outcome]) -> Outcome {
+        Outcome {
+            completed: parts.iter().map(|p| p.completed).sum(),
+            failed: parts.iter().map(|p| p.failed).sum(),
+            elapsed: parts.iter().map(|p| p.elapsed).sum(),
+            latency: None,
+            first_error: parts.iter().find_map(|p| p.first_error.clone()),
+        }
+    }
+
     fn from(
         samples: &mut [Duration],
         failed: u64,
@@ -159,6 +171,18 @@ mod tests {
                 Ok(Duration::from_millis(ms))
             })
         })
+    }
+
+    #[tokio::test]
+    async fn parts_combine_into_one_rate() {
+        let a = one_at_a_time(&sleeper(1), 5).await; // 4 completed, 1 failed
+        let b = one_at_a_time(&sleeper(1), 2).await; // 2 completed
+        let all = Outcome::combined(&[a.clone(), b.clone()]);
+        assert_eq!((all.completed, all.failed), (6, 1));
+        assert_eq!(all.elapsed, a.elapsed + b.elapsed);
+        assert!((all.per_sec() - 6.0 / (a.elapsed + b.elapsed).as_secs_f64()).abs() < 1e-9);
+        assert_eq!(all.first_error.as_deref(), Some("op 3 fails"));
+        assert!(all.latency.is_none());
     }
 
     #[tokio::test]

@@ -109,7 +109,10 @@ async fn main() -> anyhow::Result<()> {
         // A child of the bench: the raw fan-out server of row 5.
         let (url, bytes) = (argv.nth(1), argv.next());
         let (Some(url), Some(Ok(bytes))) = (url, bytes.map(|b| b.parse())) else {
-            bail!("usage: kitchen-bench {} DATABASE_URL FRAME_BYTES", raw_fanout::FLAG);
+            bail!(
+                "usage: kitchen-bench {} DATABASE_URL FRAME_BYTES",
+                raw_fanout::FLAG
+            );
         };
         return raw_fanout::serve(&url, bytes).await;
     }

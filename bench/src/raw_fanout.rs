@@ -77,7 +77,11 @@ pub async fn serve(db_url: &str, frame_bytes: usize) -> anyhow::Result<()> {
             let Ok(n) = parse_events_notification(&note.payload) else {
                 continue;
             };
-            let sender = notified.lock().expect("rooms lock").get(&n.tenant_id).cloned();
+            let sender = notified
+                .lock()
+                .expect("rooms lock")
+                .get(&n.tenant_id)
+                .cloned();
             if let Some(sender) = sender {
                 let batch: Vec<Utf8Bytes> = (n.first_seq..=n.last_seq)
                     .map(|seq| frame(n.tenant_id, seq, frame_bytes).into())
@@ -110,8 +114,7 @@ async fn socket(stream: TcpStream, rooms: Rooms) {
         Some(config),
     )
     .await;
-    let Ok(mut ws) = accepted
-    else {
+    let Ok(mut ws) = accepted else {
         return;
     };
     let Some(tenant) = tenant else {
@@ -168,7 +171,10 @@ impl RawFanout {
         let stdout = child.stdout.take().context("no stdout")?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
-        let Some(port) = line.trim().strip_prefix("listening ").and_then(|p| p.parse().ok())
+        let Some(port) = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
         else {
             let _ = child.kill();
             bail!("the raw fan-out server did not start: {line:?}");
@@ -211,7 +217,10 @@ mod tests {
     #[test]
     fn the_tenant_comes_from_the_query() {
         let t = Uuid::new_v4();
-        assert_eq!(tenant_param(Some(&format!("after=0&tenant={t}&x=1"))), Some(t));
+        assert_eq!(
+            tenant_param(Some(&format!("after=0&tenant={t}&x=1"))),
+            Some(t)
+        );
         assert_eq!(tenant_param(Some("after=0")), None);
         assert_eq!(tenant_param(Some("tenant=nope")), None);
         assert_eq!(tenant_param(None), None);

@@ -127,7 +127,6 @@ impl Service {
         self.child.id()
     }
 
-
     pub fn http_base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -1,17 +1,17 @@
-//! The pump's SQL: the cross-tenant work list, and claim / dispatched / release
-//! inside one tenant's transaction (RLS applies; only routing columns are used).
-//! These commits are leases (`Durability::Lease`): one lost in a database crash
-//! is redone (the command is claimed again; its workflow start is idempotent),
-//! so they do not wait for the WAL flush. Each statement stays prepared on its
-//! connection (`Prepared`): one round trip, not a prepare and an execute.
+//! The pump's SQL: the cross-tenant work list, and claim / dispatched / release,
+//! each one statement and round trip (functions of migration 000007, run as the
+//! pump under RLS: each sets the tenant for its own transaction and uses only
+//! routing columns). Those commits are leases (synchronous_commit off): one
+//! lost in a database crash is redone (the command is claimed again; its
+//! workflow start is idempotent), so they do not wait for the WAL flush. Each
+//! statement stays prepared on its connection (`Prepared`).
 
 use std::time::Duration;
 
 use diesel::sql_types::{BigInt, Integer, Interval, Text, Uuid as SqlUuid};
 use diesel::{OptionalExtension, QueryableByName};
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::RunQueryDsl;
-use kitchen_adapters::postgres::{in_tenant_tx_with, Durability, PgPool, Prepared, TxError};
+use kitchen_adapters::postgres::{PgPool, Prepared, TxError};
 use kitchen_domain::{CommandId, TenantId};
 use uuid::Uuid;
 
@@ -59,7 +59,7 @@ pub(crate) async fn due(
             .bind::<Interval, _>(interval(stale_after)),
     )
     .load(&mut conn)
-        .await?;
+    .await?;
     rows.into_iter()
         .map(|r| {
             Ok((
@@ -78,29 +78,20 @@ pub(crate) async fn claim(
     id: CommandId,
     stale_after: Duration,
 ) -> Result<Option<Claimed>, ClaimError> {
-    in_tenant_tx_with(pool, tenant, Durability::Lease, |conn| {
-        async move {
-            let claimed: Option<Claimed> = Prepared(diesel::sql_query(
-                "UPDATE commands SET status = 'claimed', claimed_at = now(), attempts = attempts + 1, updated_at = now()
-                 WHERE (tenant_id, id) IN (
-                     SELECT tenant_id, id FROM commands
-                     WHERE tenant_id = $1 AND id = $2
-                       AND ((status = 'pending' AND next_attempt_at <= now())
-                            OR (status = 'claimed' AND claimed_at < now() - $3))
-                     FOR UPDATE SKIP LOCKED)
-                 RETURNING type AS command_type, attempts",
-            )
-            .bind::<SqlUuid, _>(tenant.as_uuid())
-            .bind::<SqlUuid, _>(id.as_uuid())
-            .bind::<Interval, _>(interval(stale_after)))
-            .get_result(conn)
-            .await
-            .optional()?;
-            Ok(claimed)
-        }
-        .scope_boxed()
-    })
+    let mut conn = pool.get().await.map_err(TxError::from)?;
+    let claimed = Prepared(
+        diesel::sql_query(
+            "SELECT claimed_type AS command_type, claimed_attempts AS attempts
+             FROM claim_command($1, $2, $3)",
+        )
+        .bind::<SqlUuid, _>(tenant.as_uuid())
+        .bind::<SqlUuid, _>(id.as_uuid())
+        .bind::<Interval, _>(interval(stale_after)),
+    )
+    .get_result(&mut conn)
     .await
+    .optional()?;
+    Ok(claimed)
 }
 
 /// The workflow started (or already existed): the command is dispatched. A
@@ -111,23 +102,16 @@ pub(crate) async fn mark_dispatched(
     id: CommandId,
     workflow_id: &str,
 ) -> Result<(), ClaimError> {
-    let workflow_id = workflow_id.to_owned();
-    in_tenant_tx_with(pool, tenant, Durability::Lease, |conn| {
-        async move {
-            Prepared(diesel::sql_query(
-                "UPDATE commands SET status = 'dispatched', workflow_id = $3, claimed_at = NULL, updated_at = now()
-                 WHERE tenant_id = $1 AND id = $2 AND status = 'claimed'",
-            )
+    let mut conn = pool.get().await.map_err(TxError::from)?;
+    Prepared(
+        diesel::sql_query("SELECT mark_command_dispatched($1, $2, $3)")
             .bind::<SqlUuid, _>(tenant.as_uuid())
             .bind::<SqlUuid, _>(id.as_uuid())
-            .bind::<Text, _>(workflow_id))
-            .execute(conn)
-            .await?;
-            Ok(())
-        }
-        .scope_boxed()
-    })
-    .await
+            .bind::<Text, _>(workflow_id),
+    )
+    .execute(&mut conn)
+    .await?;
+    Ok(())
 }
 
 /// The start failed: back to pending, not before `retry_in`.
@@ -137,21 +121,14 @@ pub(crate) async fn release(
     id: CommandId,
     retry_in: Duration,
 ) -> Result<(), ClaimError> {
-    in_tenant_tx_with(pool, tenant, Durability::Lease, |conn| {
-        async move {
-            Prepared(diesel::sql_query(
-                "UPDATE commands SET status = 'pending', claimed_at = NULL, updated_at = now(),
-                        next_attempt_at = now() + make_interval(secs => $3::double precision / 1000)
-                 WHERE tenant_id = $1 AND id = $2 AND status = 'claimed'",
-            )
+    let mut conn = pool.get().await.map_err(TxError::from)?;
+    Prepared(
+        diesel::sql_query("SELECT release_command($1, $2, $3)")
             .bind::<SqlUuid, _>(tenant.as_uuid())
             .bind::<SqlUuid, _>(id.as_uuid())
-            .bind::<BigInt, _>(retry_in.as_millis() as i64))
-            .execute(conn)
-            .await?;
-            Ok(())
-        }
-        .scope_boxed()
-    })
-    .await
+            .bind::<BigInt, _>(retry_in.as_millis() as i64),
+    )
+    .execute(&mut conn)
+    .await?;
+    Ok(())
 }

@@ -408,3 +408,118 @@ async fn service_roles_cannot_disable_row_level_security_or_escalate() {
         }
     }
 }
+
+#[derive(QueryableByName, Debug, PartialEq, Eq)]
+struct CommandState {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    attempts: i32,
+}
+
+async fn command_state(owner: &mut AsyncPgConnection, tenant: Uuid, id: Uuid) -> CommandState {
+    conn_begin_as(owner, tenant).await;
+    let state = diesel::sql_query(format!(
+        "SELECT status, attempts FROM commands WHERE id = '{id}'"
+    ))
+    .get_result(owner)
+    .await
+    .unwrap();
+    owner.batch_execute("COMMIT").await.unwrap();
+    state
+}
+
+#[tokio::test]
+async fn the_pumps_one_statement_writes_act_on_the_named_tenant_only_and_leave_nothing_set() {
+    let db = TestDb::new().await.unwrap();
+    let (a, b, command) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut owner = connect(&db, DbRole::Owner).await;
+    conn_begin_as(&mut owner, a).await;
+    owner
+        .batch_execute(&format!(
+            "INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id)
+             VALUES ('{a}', '{command}', 'createOrder', '{{}}', '{command}', '{command}'); COMMIT"
+        ))
+        .await
+        .unwrap();
+    let mut pump = connect(&db, DbRole::Pump).await;
+
+    // Naming tenant B with A's command id claims nothing, and A's row is untouched.
+    let claimed = diesel::sql_query(format!(
+        "SELECT claimed_attempts FROM claim_command('{b}', '{command}', interval '1 minute')"
+    ))
+    .execute(&mut pump)
+    .await
+    .unwrap();
+    assert_eq!(claimed, 0);
+    for sql in [
+        format!("SELECT mark_command_dispatched('{b}', '{command}', 'wf')"),
+        format!("SELECT release_command('{b}', '{command}', 0)"),
+    ] {
+        diesel::sql_query(sql).execute(&mut pump).await.unwrap();
+    }
+    let untouched = CommandState {
+        status: "pending".into(),
+        attempts: 0,
+    };
+    assert_eq!(command_state(&mut owner, a, command).await, untouched);
+
+    // Naming A: claimed once (a second claim finds it taken), then dispatched.
+    for expected in [1, 0] {
+        let n = diesel::sql_query(format!(
+            "SELECT claimed_type FROM claim_command('{a}', '{command}', interval '1 minute')"
+        ))
+        .execute(&mut pump)
+        .await
+        .unwrap();
+        assert_eq!(n, expected);
+    }
+    diesel::sql_query(format!(
+        "SELECT mark_command_dispatched('{a}', '{command}', 'wf')"
+    ))
+    .execute(&mut pump)
+    .await
+    .unwrap();
+    let dispatched = CommandState {
+        status: "dispatched".into(),
+        attempts: 1,
+    };
+    assert_eq!(command_state(&mut owner, a, command).await, dispatched);
+
+    // The settings were the statement's own: the connection keeps no tenant,
+    // and later commits are durable again.
+    #[derive(QueryableByName)]
+    struct Settings {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        tenant: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        sync: String,
+    }
+    let after: Settings = diesel::sql_query(
+        "SELECT current_setting('app.tenant_id', true) AS tenant, current_setting('synchronous_commit') AS sync",
+    )
+    .get_result(&mut pump)
+    .await
+    .unwrap();
+    assert!(after.tenant.unwrap_or_default().is_empty());
+    assert_eq!(after.sync, "on");
+
+    // No other role may call them.
+    for role in [DbRole::Gateway, DbRole::Worker, DbRole::Realtime] {
+        let mut conn = connect(&db, role).await;
+        let outcome = attempt(
+            &mut conn,
+            None,
+            &format!(
+                "SELECT count(*) AS n FROM claim_command('{a}', '{command}', interval '1 minute')"
+            ),
+            true,
+        )
+        .await;
+        assert!(
+            is_denied(&outcome),
+            "{} may not claim: {outcome:?}",
+            role.role_name()
+        );
+    }
+}

@@ -10,7 +10,9 @@ use kitchen_adapters::postgres::{self, PgCommandQueue, PgEventStore};
 use kitchen_domain::ports::{CommandQueue, EventStore};
 use kitchen_domain::queue::NewCommand;
 use kitchen_domain::{AggregateId, CommandId, CorrelationId, TenantId, Version};
-use kitchen_test_support::fixtures::{created_snapshot, order_created, order_stream, status_updated};
+use kitchen_test_support::fixtures::{
+    created_snapshot, order_created, order_stream, status_updated,
+};
 use kitchen_test_support::TestDb;
 use serde_json::json;
 
@@ -43,21 +45,42 @@ async fn an_append_keeps_its_writes_prepared_and_reuses_them() {
     let order = AggregateId::new_random();
     let stream = order_stream(order);
     store
-        .append(tenant, &stream, Version::ZERO, vec![order_created(order)], created_snapshot(order))
+        .append(
+            tenant,
+            &stream,
+            Version::ZERO,
+            vec![order_created(order)],
+            created_snapshot(order),
+        )
         .await
         .unwrap();
     store
-        .append(tenant, &stream, Version::new(1).unwrap(), vec![status_updated(order)], created_snapshot(order))
+        .append(
+            tenant,
+            &stream,
+            Version::new(1).unwrap(),
+            vec![status_updated(order)],
+            created_snapshot(order),
+        )
         .await
         .unwrap();
-    for statement in ["INSERT INTO \"tenant_sequences\"", "WITH current AS MATERIALIZED"] {
+    for statement in [
+        "INSERT INTO \"tenant_sequences\"",
+        "WITH current AS MATERIALIZED",
+    ] {
         assert_eq!(
             prepared_starting_with(&pool, statement).await,
             1,
             "the append's {statement} is prepared once and reused"
         );
     }
-    assert_eq!(store.load(tenant, &stream).await.unwrap().version(), Version::new(2).unwrap());
+    assert_eq!(
+        EventStore::load(&store, tenant, &stream)
+            .await
+            .unwrap()
+            .version(),
+        Version::new(2).unwrap()
+    );
 }
 
 #[tokio::test]
@@ -82,6 +105,9 @@ async fn the_gateway_insert_is_prepared_once_for_every_command() {
             .await
             .unwrap();
     }
-    assert_eq!(prepared_starting_with(&pool, "WITH tenant AS MATERIALIZED").await, 1);
+    assert_eq!(
+        prepared_starting_with(&pool, "WITH tenant AS MATERIALIZED").await,
+        1
+    );
     assert_eq!(db.count_rows("commands", tenant).await, 3);
 }

@@ -13,9 +13,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::schema::commands;
-use super::Prepared;
 use super::tenant_tx::{in_tenant_tx, TxError};
 use super::PgPool;
+use super::Prepared;
 
 /// The Postgres command queue. Cheap to clone.
 #[derive(Clone)]

@@ -169,8 +169,8 @@ async fn finish(
             )),
     )
     .execute(conn)
-        .await
-        .map(|_| ())
+    .await
+    .map(|_| ())
 }
 
 async fn load_command(

@@ -9,7 +9,9 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use kitchen_domain::envelope::{LoadedStream, NewEvent, RecordedEvent, Snapshot, StreamRef};
@@ -267,13 +269,36 @@ pub(crate) async fn append_in_tx(
             .bind::<Text, _>(&stream.aggregate_type)
             .bind::<BigInt, _>(expected.get())
             .bind::<BigInt, _>(first_seq)
-            .bind::<Array<SqlUuid>, _>(new_events.iter().map(|e| e.id.as_uuid()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(new_events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Integer>, _>(new_events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
-            .bind::<Array<Jsonb>, _>(new_events.iter().map(|e| &e.payload).collect::<Vec<_>>())
-            .bind::<Array<SqlUuid>, _>(new_events.iter().map(|e| e.causation_id).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(
-                new_events.iter().map(|e| e.correlation_id.as_uuid()).collect::<Vec<_>>(),
+                new_events
+                    .iter()
+                    .map(|e| e.id.as_uuid())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(
+                new_events
+                    .iter()
+                    .map(|e| e.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Integer>, _>(
+                new_events
+                    .iter()
+                    .map(|e| e.schema_version)
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Jsonb>, _>(new_events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(
+                new_events
+                    .iter()
+                    .map(|e| e.causation_id)
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<SqlUuid>, _>(
+                new_events
+                    .iter()
+                    .map(|e| e.correlation_id.as_uuid())
+                    .collect::<Vec<_>>(),
             )
             .bind::<Array<Jsonb>, _>(new_events.iter().map(|e| &e.metadata).collect::<Vec<_>>())
             .bind::<Jsonb, _>(snapshot)
@@ -282,7 +307,9 @@ pub(crate) async fn append_in_tx(
     .load(conn)
     .await?;
     let verdict = rows.as_slice().first().ok_or_else(|| {
-        Failure::Db(DieselError::DeserializationError("append returned no row".into()))
+        Failure::Db(DieselError::DeserializationError(
+            "append returned no row".into(),
+        ))
     })?;
     match &verdict.actual_type {
         Some(actual_type) if *actual_type != stream.aggregate_type => {
@@ -299,7 +326,11 @@ pub(crate) async fn append_in_tx(
         }
         .into());
     }
-    let created_at = |seq: i64| rows.iter().find(|r| r.seq == Some(seq)).and_then(|r| r.created_at);
+    let created_at = |seq: i64| {
+        rows.iter()
+            .find(|r| r.seq == Some(seq))
+            .and_then(|r| r.created_at)
+    };
     new_events
         .iter()
         .zip(0i64..)

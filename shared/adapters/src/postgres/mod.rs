@@ -26,7 +26,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use command_queue::PgCommandQueue;
 pub use event_store::PgEventStore;
 pub use prepared::Prepared;
-pub use tenant_tx::{in_tenant_tx, in_tenant_tx_with, set_tenant, Durability, TxError};
+pub use tenant_tx::{in_tenant_tx, set_tenant, TxError};
 
 /// A pool of connections, all logged in as one role.
 pub type PgPool = deadpool::managed::Pool<PgManager>;
@@ -86,6 +86,10 @@ pub fn pool(url: &SecretString, max_size: usize) -> Result<PgPool, BuildError> {
     };
     deadpool::managed::Pool::builder(manager)
         .max_size(max_size)
+        // Most recently used first: under light load the same few connections
+        // serve every transaction (their statements already prepared, their
+        // backends warm), and the rest go idle and are verified before reuse.
+        .queue_mode(deadpool::managed::QueueMode::Lifo)
         .wait_timeout(Some(Duration::from_secs(10)))
         .create_timeout(Some(Duration::from_secs(10)))
         // Timeouts need a runtime; without one deadpool refuses to build.

@@ -18,19 +18,6 @@ pub enum TxError {
     Database(#[from] diesel::result::Error),
 }
 
-/// What a commit must survive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// The commit returns once its WAL is flushed: survives a database crash.
-    Durable,
-    /// The commit returns before its WAL is flushed (`synchronous_commit = off`):
-    /// a database crash may lose the last few hundred milliseconds of such
-    /// commits, never a durable one made after them. Only for bookkeeping that
-    /// is redone when lost (the pump's claims: a lost claim is claimed again,
-    /// and the workflow start it led to is idempotent).
-    Lease,
-}
-
 /// Runs `work` in a transaction scoped to `tenant`. Commits when `work` returns
 /// `Ok`, rolls back otherwise.
 pub async fn in_tenant_tx<'a, T, E, F>(pool: &PgPool, tenant: TenantId, work: F) -> Result<T, E>
@@ -41,29 +28,8 @@ where
     E: From<TxError> + From<diesel::result::Error> + Send + 'a,
     T: Send + 'a,
 {
-    in_tenant_tx_with(pool, tenant, Durability::Durable, work).await
-}
-
-/// `in_tenant_tx` with a choice of durability.
-pub async fn in_tenant_tx_with<'a, T, E, F>(
-    pool: &PgPool,
-    tenant: TenantId,
-    durability: Durability,
-    work: F,
-) -> Result<T, E>
-where
-    F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, Result<T, E>>
-        + Send
-        + 'a,
-    E: From<TxError> + From<diesel::result::Error> + Send + 'a,
-    T: Send + 'a,
-{
     let mut conn = pool.get().await.map_err(TxError::from)?;
-    let begin = match durability {
-        Durability::Durable => "BEGIN",
-        Durability::Lease => "BEGIN; SET LOCAL synchronous_commit = off",
-    };
-    run_in_tenant_tx(&mut conn, tenant, begin, work).await
+    run_in_tenant_tx(&mut conn, tenant, "BEGIN", work).await
 }
 
 /// Opens the transaction with `begin` and sets the tenant in the same round
