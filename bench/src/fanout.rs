@@ -238,8 +238,6 @@ impl Config {
 struct Measured {
     /// Commit -> frame at the socket, paced phase.
     latency: Percentiles,
-    /// Commit -> NOTIFY at a bare LISTEN, same commits.
-    listen: Percentiles,
     /// Frames per second delivered during the burst.
     rate: f64,
     /// Mean size of the event frames, paced phase.
@@ -355,7 +353,6 @@ async fn measure(
     );
     Ok(Measured {
         latency,
-        listen,
         rate: delivered as f64 / secs,
         frame_bytes,
         note,
@@ -407,10 +404,7 @@ async fn one_config(
         rate
     });
     out.note(format!("row 5 {label}, realtime: {}", ours.note));
-    out.note(format!(
-        "row 5 {label}, raw server: {} (bare LISTEN p99 in both runs: {:.2} / {:.2} ms)",
-        raw.note, ours.listen.p99_ms, raw.listen.p99_ms
-    ));
+    out.note(format!("row 5 {label}, raw server: {}", raw.note));
     Ok(())
 }
 

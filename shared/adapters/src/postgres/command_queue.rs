@@ -14,8 +14,7 @@ use uuid::Uuid;
 
 use super::schema::commands;
 use super::tenant_tx::{in_tenant_tx, TxError};
-use super::PgPool;
-use super::Prepared;
+use super::{PgPool, Prepared};
 
 /// The Postgres command queue. Cheap to clone.
 #[derive(Clone)]
@@ -123,8 +122,17 @@ struct Inserted {
     created_at: DateTime<Utc>,
 }
 
-/// Inserts the command in ONE statement and round trip, kept prepared (the tenant is set by
-/// the statement itself, transaction-local to it): the hot path of every POST.
+/// The gateway's insert; see `insert_new`.
+const INSERT_SQL: &str = "\
+WITH tenant AS MATERIALIZED (SELECT set_config('app.tenant_id', $1, true)::uuid AS id)
+INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, user_id, correlation_id, metadata)
+SELECT tenant.id, $2, $3, $4, $5, $6, $7, $8 FROM tenant
+ON CONFLICT (tenant_id, id) DO NOTHING
+RETURNING created_at";
+
+/// Inserts the command in ONE statement and round trip, kept prepared (the
+/// tenant is set by the statement itself, transaction-local to it): the hot
+/// path of every POST.
 /// `None` when the id already exists. The tenant column comes from the
 /// `set_config` result, so no row can be written before the tenant is set, and
 /// the RLS check (tenant_id = the setting) still guards the insert.
@@ -132,21 +140,15 @@ async fn insert_new(pool: &PgPool, command: &NewCommand) -> Result<Option<DateTi
     use diesel::sql_types::{Jsonb, Nullable, Text, Uuid as SqlUuid};
     let mut conn = pool.get().await.map_err(TxError::from)?;
     let inserted: Option<Inserted> = Prepared(
-        diesel::sql_query(
-        "WITH tenant AS MATERIALIZED (SELECT set_config('app.tenant_id', $1, true)::uuid AS id)
-         INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, user_id, correlation_id, metadata)
-         SELECT tenant.id, $2, $3, $4, $5, $6, $7, $8 FROM tenant
-         ON CONFLICT (tenant_id, id) DO NOTHING
-         RETURNING created_at",
-    )
-    .bind::<Text, _>(command.tenant_id.to_string())
-    .bind::<SqlUuid, _>(command.id.as_uuid())
-    .bind::<Text, _>(&command.command_type)
-    .bind::<Jsonb, _>(&command.payload)
-    .bind::<SqlUuid, _>(command.aggregate_id.as_uuid())
-    .bind::<Nullable<Text>, _>(command.user_id.as_deref())
-    .bind::<SqlUuid, _>(command.correlation_id.as_uuid())
-    .bind::<Jsonb, _>(&command.metadata),
+        diesel::sql_query(INSERT_SQL)
+            .bind::<Text, _>(command.tenant_id.to_string())
+            .bind::<SqlUuid, _>(command.id.as_uuid())
+            .bind::<Text, _>(&command.command_type)
+            .bind::<Jsonb, _>(&command.payload)
+            .bind::<SqlUuid, _>(command.aggregate_id.as_uuid())
+            .bind::<Nullable<Text>, _>(command.user_id.as_deref())
+            .bind::<SqlUuid, _>(command.correlation_id.as_uuid())
+            .bind::<Jsonb, _>(&command.metadata),
     )
     .get_result(&mut conn)
     .await

@@ -229,6 +229,15 @@ struct AppendRow {
     created_at: Option<DateTime<Utc>>,
 }
 
+/// One field of every event, as an array bind of `APPEND_SQL`.
+fn column<'a, T>(events: &'a [NewEvent], field: impl Fn(&'a NewEvent) -> T) -> Vec<T> {
+    events.iter().map(field).collect()
+}
+
+fn missing_row(what: String) -> Failure {
+    Failure::Db(DieselError::DeserializationError(what.into()))
+}
+
 /// The body of `append`, inside the caller's tenant transaction: two round
 /// trips, both kept prepared. The tenant's lock is held from the first
 /// statement to the commit.
@@ -269,48 +278,22 @@ pub(crate) async fn append_in_tx(
             .bind::<Text, _>(&stream.aggregate_type)
             .bind::<BigInt, _>(expected.get())
             .bind::<BigInt, _>(first_seq)
-            .bind::<Array<SqlUuid>, _>(
-                new_events
-                    .iter()
-                    .map(|e| e.id.as_uuid())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Text>, _>(
-                new_events
-                    .iter()
-                    .map(|e| e.event_type.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Integer>, _>(
-                new_events
-                    .iter()
-                    .map(|e| e.schema_version)
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Jsonb>, _>(new_events.iter().map(|e| &e.payload).collect::<Vec<_>>())
-            .bind::<Array<SqlUuid>, _>(
-                new_events
-                    .iter()
-                    .map(|e| e.causation_id)
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<SqlUuid>, _>(
-                new_events
-                    .iter()
-                    .map(|e| e.correlation_id.as_uuid())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Jsonb>, _>(new_events.iter().map(|e| &e.metadata).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(column(new_events, |e| e.id.as_uuid()))
+            .bind::<Array<Text>, _>(column(new_events, |e| e.event_type.as_str()))
+            .bind::<Array<Integer>, _>(column(new_events, |e| e.schema_version))
+            .bind::<Array<Jsonb>, _>(column(new_events, |e| &e.payload))
+            .bind::<Array<SqlUuid>, _>(column(new_events, |e| e.causation_id))
+            .bind::<Array<SqlUuid>, _>(column(new_events, |e| e.correlation_id.as_uuid()))
+            .bind::<Array<Jsonb>, _>(column(new_events, |e| &e.metadata))
             .bind::<Jsonb, _>(snapshot)
             .bind::<BigInt, _>(count),
     )
     .load(conn)
     .await?;
-    let verdict = rows.as_slice().first().ok_or_else(|| {
-        Failure::Db(DieselError::DeserializationError(
-            "append returned no row".into(),
-        ))
-    })?;
+    let verdict = rows
+        .as_slice()
+        .first()
+        .ok_or_else(|| missing_row("append returned no row".into()))?;
     match &verdict.actual_type {
         Some(actual_type) if *actual_type != stream.aggregate_type => {
             return Err(type_mismatch(stream, actual_type.clone()).into())
@@ -349,11 +332,8 @@ pub(crate) async fn append_in_tx(
                 causation_id: e.causation_id,
                 correlation_id: e.correlation_id,
                 metadata: e.metadata.clone(),
-                created_at: created_at(seq).ok_or_else(|| {
-                    Failure::Db(DieselError::DeserializationError(
-                        format!("append returned no row for seq {seq}").into(),
-                    ))
-                })?,
+                created_at: created_at(seq)
+                    .ok_or_else(|| missing_row(format!("append returned no row for seq {seq}")))?,
             })
         })
         .collect()
