@@ -83,6 +83,8 @@ pub struct Snapshot {
     pub aggregate_id: AggregateId,
     pub version: Version,
     pub seq: Seq,
+    /// The shape of `state` (the aggregate's `STATE_VERSION` when written).
+    pub schema_version: i32,
     pub state: Value,
 }
 

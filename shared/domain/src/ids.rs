@@ -118,6 +118,19 @@ impl EventId {
     }
 }
 
+/// Namespace of aggregate ids derived from a tenant (UUID v5).
+const TENANT_AGGREGATE_NAMESPACE: Uuid = Uuid::from_u128(0x6b69_7463_6865_6e65_6174_735f_6167_6773);
+
+impl AggregateId {
+    /// The id of the one aggregate of type `aggregate_type` a tenant has (its
+    /// menu): stable, so every command finds the same stream.
+    pub fn of_tenant(tenant: TenantId, aggregate_type: &str) -> Self {
+        let mut name = tenant.as_uuid().as_bytes().to_vec();
+        name.extend_from_slice(aggregate_type.as_bytes());
+        Self(Uuid::new_v5(&TENANT_AGGREGATE_NAMESPACE, &name))
+    }
+}
+
 macro_rules! counter {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::envelope::{LoadedStream, NewEvent, RecordedEvent, Snapshot, StreamRef};
 use crate::ids::{AggregateId, Seq, TenantId, Version};
-use crate::ports::{check_append, check_read_limit, EventStore, StoreError};
+use crate::ports::{check_append, check_read_limit, snapshot_version, EventStore, StoreError};
 
 #[derive(Debug, Default)]
 struct TenantLog {
@@ -39,6 +39,7 @@ impl InMemoryEventStore {
         snapshot: Value,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         check_append(stream, &events)?;
+        let schema_version = snapshot_version(stream)?;
         let mut tenants = self.tenants.lock().expect("store lock poisoned");
         let log = tenants.entry(tenant).or_default();
         let current = match log.snapshots.get(&stream.aggregate_id) {
@@ -56,14 +57,14 @@ impl InMemoryEventStore {
             return Err(StoreError::Conflict {
                 aggregate_id: stream.aggregate_id,
                 expected,
-                actual: current,
+                actual: Some(current),
             });
         }
         if let Some(dup) = events
             .iter()
             .find(|e| log.events.iter().any(|r| r.id == e.id))
         {
-            return Err(StoreError::DuplicateEvent(dup.id));
+            return Err(StoreError::DuplicateEvent { id: Some(dup.id) });
         }
         let head = log.events.last().map(|e| e.seq).unwrap_or(Seq::ZERO);
         let now = Utc::now();
@@ -94,6 +95,7 @@ impl InMemoryEventStore {
                 aggregate_id: stream.aggregate_id,
                 version: last.version,
                 seq: last.seq,
+                schema_version,
                 state: snapshot,
             },
         );

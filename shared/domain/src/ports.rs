@@ -15,18 +15,21 @@ pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Largest page `EventStore::read` returns.
 pub const MAX_READ_LIMIT: u32 = 10_000;
 
-/// What can go wrong with the event store. Each variant says how a caller reacts.
+/// What can go wrong with the event store. Each variant says how a caller
+/// reacts, and carries only what is known (nothing is made up to fill a field).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Someone else appended first (or the caller skipped ahead). Reload and
-    /// decide again; over HTTP this is a 409.
+    /// decide again; over HTTP this is a 409. `actual` is the stream's version
+    /// when the store could read it.
     #[error(
-        "version conflict on {aggregate_id}: expected version {expected}, stream is at {actual}"
+        "version conflict on {aggregate_id}: expected version {expected}{}",
+        at_version(actual)
     )]
     Conflict {
         aggregate_id: AggregateId,
         expected: Version,
-        actual: Version,
+        actual: Option<Version>,
     },
     /// The aggregate type is not in the catalog: a programming error, 400/500.
     #[error("unknown aggregate type {0:?}")]
@@ -38,7 +41,8 @@ pub enum StoreError {
         expected: String,
         actual: String,
     },
-    /// An event's payload does not match its type; nothing was written.
+    /// An event's payload does not match its type (or is not at the current
+    /// schema version); nothing was written.
     #[error("event #{index} is invalid: {source}")]
     InvalidEvent {
         index: usize,
@@ -48,34 +52,50 @@ pub enum StoreError {
     /// `append` was called with no events.
     #[error("nothing to append")]
     EmptyAppend,
-    /// An event with this id already exists in the tenant: the append is a replay.
-    #[error("event {0} was already appended")]
-    DuplicateEvent(EventId),
+    /// An event with this id already exists in the tenant: the append is a
+    /// replay. The id is the one the database named, when it named one.
+    #[error("event {} was already appended", id.map(|id| id.to_string()).unwrap_or_else(|| "(id not reported)".into()))]
+    DuplicateEvent { id: Option<EventId> },
     /// `read` was asked for zero or too many events.
     #[error("read limit must be between 1 and {MAX_READ_LIMIT}, got {0}")]
     InvalidLimit(u32),
-    /// The snapshot stored for the aggregate cannot be decoded.
-    #[error("snapshot of {aggregate_id} is corrupt: {reason}")]
-    CorruptSnapshot {
-        aggregate_id: AggregateId,
-        reason: String,
+    /// A stored event cannot be brought to a version this release reads (it
+    /// was written by a newer release, say): a deployment fault, 500.
+    #[error("event {event_id} (seq {seq}) cannot be read: {source}")]
+    UnreadableEvent {
+        event_id: EventId,
+        seq: Seq,
+        #[source]
+        source: EventValidationError,
     },
+    /// A stored row breaks an invariant of the schema (an id of the wrong
+    /// kind, a negative version): a fault of the data, 500.
+    #[error("stored data is corrupt: {0}")]
+    CorruptRow(String),
     /// The backend failed; retry later (503 with Retry-After at the edge).
     #[error("event store unavailable")]
     Unavailable(#[source] BackendError),
 }
 
+fn at_version(actual: &Option<Version>) -> String {
+    actual
+        .map(|v| format!(", stream is at {v}"))
+        .unwrap_or_default()
+}
+
 /// The event store: append-only, per-tenant, optimistic concurrency.
 pub trait EventStore: Send + Sync {
     /// Appends `events` to `stream` if the stream is exactly at `expected`, and
-    /// stores `snapshot` (the aggregate state after these events) **in the same
-    /// transaction**. Events get versions `expected+1..` and the tenant's next
+    /// stores `snapshot` (the aggregate state after these events, in the
+    /// aggregate's current shape: it is stamped with the catalog's state
+    /// version) **in the same transaction**. Events get versions `expected+1..` and the tenant's next
     /// seqs, gapless and in commit order.
     ///
     /// MUST return `Conflict` when the stream is not at `expected` (also when
     /// `expected` is ahead of it), `InvalidEvent` / `UnknownAggregateType` /
-    /// `EmptyAppend` for bad input, `DuplicateEvent` when an event id exists,
-    /// and in every error case MUST have written nothing.
+    /// `EmptyAppend` for bad input (an event not at its type's current schema
+    /// version included), `DuplicateEvent` when an event id exists, and in
+    /// every error case MUST have written nothing.
     fn append(
         &self,
         tenant: TenantId,
@@ -85,16 +105,21 @@ pub trait EventStore: Send + Sync {
         snapshot: Value,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
-    /// The latest snapshot of the aggregate and every event after it. An
-    /// aggregate never written returns an empty stream (version 0). MUST return
-    /// `AggregateTypeMismatch` if the id holds another type.
+    /// The latest snapshot of the aggregate and every event after it, events
+    /// upcast to their current schema version. A snapshot whose state version
+    /// is not the catalog's current one is left out and every event returned
+    /// instead (so the state is rebuilt in the current shape). An aggregate
+    /// never written returns an empty stream (version 0). MUST return
+    /// `AggregateTypeMismatch` if the id holds another type, and
+    /// `UnreadableEvent` for an event no upcaster brings to a known version.
     fn load(
         &self,
         tenant: TenantId,
         stream: &StreamRef,
     ) -> impl Future<Output = Result<LoadedStream, StoreError>> + Send;
 
-    /// Up to `limit` events of the tenant with `seq > after`, in seq order.
+    /// Up to `limit` events of the tenant with `seq > after`, in seq order,
+    /// upcast to their current schema version (`UnreadableEvent` otherwise).
     /// Whatever has been committed with a seq is visible here; a caller that
     /// pages with the last seq it saw misses nothing.
     fn read(
@@ -128,6 +153,23 @@ pub fn check_append(stream: &StreamRef, events: &[NewEvent]) -> Result<(), Store
     Ok(())
 }
 
+/// Brings an event read from storage to its current schema version, shared so
+/// both stores upcast (and refuse) alike on every read path.
+pub fn upcast_read(event: RecordedEvent) -> Result<RecordedEvent, StoreError> {
+    let (event_id, seq) = (event.id, event.seq);
+    crate::catalog::upcast_event(event).map_err(|source| StoreError::UnreadableEvent {
+        event_id,
+        seq,
+        source,
+    })
+}
+
+/// The snapshot version the store stamps on a snapshot of `stream`.
+pub fn snapshot_version(stream: &StreamRef) -> Result<i32, StoreError> {
+    crate::catalog::state_version(&stream.aggregate_type)
+        .ok_or_else(|| StoreError::UnknownAggregateType(stream.aggregate_type.clone()))
+}
+
 /// Checks a read limit against [`MAX_READ_LIMIT`].
 pub fn check_read_limit(limit: u32) -> Result<(), StoreError> {
     if limit == 0 || limit > MAX_READ_LIMIT {
@@ -156,13 +198,6 @@ pub trait JobScheduler: Send + Sync {
         command: crate::ids::CommandId,
         command_type: &str,
     ) -> impl Future<Output = Result<Scheduled, BackendError>> + Send;
-}
-
-/// Pushes recorded events to live subscribers (the realtime fan-out).
-pub trait EventPublisher: Send + Sync {
-    /// Delivers `events` (all of one tenant, in seq order) to that tenant's
-    /// subscribers only. MUST never deliver an event to another tenant.
-    fn publish(&self, tenant: TenantId, events: &[RecordedEvent]);
 }
 
 /// What can go wrong when queueing a command.

@@ -4,12 +4,13 @@
 
 use chrono::{TimeZone, Utc};
 use futures_executor::block_on;
-use kitchen_domain::aggregate::Aggregate;
+use kitchen_domain::aggregate::{Aggregate, Rejection};
 use kitchen_domain::memory::InMemoryEventStore;
 use kitchen_domain::order::*;
 use kitchen_domain::ports::EventStore;
-use kitchen_domain::service::{handle_once, CommandContext, Handled};
-use kitchen_domain::{AggregateId, CommandId, CorrelationId, StreamRef, TenantId};
+use kitchen_domain::service::{handle_once, Handled};
+use kitchen_domain::usecase::EventContext;
+use kitchen_domain::{AggregateId, AnyCommand, CommandId, CorrelationId, StreamRef, TenantId};
 use proptest::prelude::*;
 
 fn order_id() -> AggregateId {
@@ -148,25 +149,30 @@ proptest! {
         let tenant = TenantId::new_random();
         let mut pure = Order::default();
         for command in &commands {
-            let ctx = CommandContext {
+            let ctx = EventContext {
                 tenant,
                 command_id: CommandId::new_random(),
                 correlation_id: CorrelationId::new_random(),
-                aggregate_id: order_id(),
                 metadata: serde_json::json!({}),
+                first_index: 0,
             };
-            let handled = block_on(handle_once::<Order, _>(&store, &ctx, command)).unwrap();
+            let any = AnyCommand::Order(command.clone());
+            let handled = block_on(handle_once(&store, &any, &ctx)).unwrap();
             match (pure.decide(command), handled) {
-                (Ok(events), Handled::Accepted(recorded)) => {
+                (Ok(events), Handled::Accepted { events: recorded, timers }) => {
                     prop_assert_eq!(events.len(), recorded.len());
+                    prop_assert_eq!(timers, any.timers());
                     pure = events.iter().fold(pure, |s, e| s.evolve(e));
                 }
-                (Err(expected), Handled::Rejected(actual)) => prop_assert_eq!(expected, actual),
+                (Err(expected), Handled::Rejected(actual)) => {
+                    prop_assert_eq!(expected.code(), actual.code.as_str());
+                    prop_assert_eq!(expected.to_string(), actual.reason);
+                }
                 (pure_result, handled) => prop_assert!(false, "pure {:?} vs service {:?}", pure_result, handled),
             }
         }
         let loaded = block_on(store.load(tenant, &StreamRef::new(Order::TYPE, order_id()))).unwrap();
-        let stored: Order = kitchen_domain::service::rebuild(&loaded).unwrap();
+        let stored: Order = kitchen_domain::usecase::rebuild(&loaded).unwrap();
         prop_assert_eq!(stored, pure);
     }
 }

@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::state::Order;
 use super::values::{Items, NonEmptyText, OrderStatus};
+use crate::aggregate::{to_json, AggregateCommand};
 use crate::catalog::{from_json_value, PayloadError};
-use crate::ids::AggregateId;
+use crate::ids::{AggregateId, TenantId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -48,10 +50,18 @@ pub enum OrderCommand {
     MarkDue(MarkOrderDue),
 }
 
-impl OrderCommand {
-    /// Parses any order command, internal ones included. Clients go through
-    /// [`crate::catalog::parse_client_command`] instead.
-    pub fn parse(command_type: &str, payload: &Value) -> Result<Self, PayloadError> {
+impl AggregateCommand for OrderCommand {
+    type Aggregate = Order;
+    const TYPES: &'static [&'static str] = &[
+        "createOrder",
+        "updateOrderStatus",
+        "cancelOrder",
+        "markOrderDue",
+    ];
+    const CLIENT_TYPES: &'static [&'static str] =
+        &["createOrder", "updateOrderStatus", "cancelOrder"];
+
+    fn parse(command_type: &str, payload: &Value) -> Result<Self, PayloadError> {
         Ok(match command_type {
             "createOrder" => Self::Create(from_json_value(payload)?),
             "updateOrderStatus" => Self::UpdateStatus(from_json_value(payload)?),
@@ -66,7 +76,7 @@ impl OrderCommand {
         })
     }
 
-    pub fn command_type(&self) -> &'static str {
+    fn command_type(&self) -> &'static str {
         match self {
             Self::Create(_) => "createOrder",
             Self::UpdateStatus(_) => "updateOrderStatus",
@@ -75,6 +85,21 @@ impl OrderCommand {
         }
     }
 
+    fn to_payload(&self) -> Value {
+        match self {
+            Self::Create(c) => to_json(c),
+            Self::UpdateStatus(c) => to_json(c),
+            Self::Cancel(c) => to_json(c),
+            Self::MarkDue(c) => to_json(c),
+        }
+    }
+
+    fn aggregate_id(&self, _tenant: TenantId) -> AggregateId {
+        self.order_id()
+    }
+}
+
+impl OrderCommand {
     /// The order this command is about.
     pub fn order_id(&self) -> AggregateId {
         match self {
@@ -83,15 +108,5 @@ impl OrderCommand {
             Self::Cancel(c) => c.order_id,
             Self::MarkDue(c) => c.order_id,
         }
-    }
-
-    pub fn to_payload(&self) -> Value {
-        let value = match self {
-            Self::Create(c) => serde_json::to_value(c),
-            Self::UpdateStatus(c) => serde_json::to_value(c),
-            Self::Cancel(c) => serde_json::to_value(c),
-            Self::MarkDue(c) => serde_json::to_value(c),
-        };
-        value.expect("order commands always serialise")
     }
 }

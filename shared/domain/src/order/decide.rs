@@ -1,10 +1,11 @@
 //! The rules: which commands an order accepts, and the events they produce.
 
+use super::commands::MarkOrderDue;
 use super::commands::OrderCommand;
 use super::events::{OrderCancelled, OrderCreated, OrderDue, OrderEvent, OrderStatusUpdated};
 use super::state::Order;
 use super::values::OrderStatus;
-use crate::aggregate::Aggregate;
+use crate::aggregate::{Aggregate, Rejection, Timer};
 use crate::ids::AggregateId;
 
 /// Why an order refused a command. The `Display` text is what the client sees.
@@ -32,9 +33,8 @@ fn next_status(from: OrderStatus) -> String {
         .unwrap_or_else(|| "none (the order is final)".into())
 }
 
-impl OrderRejection {
-    /// A stable machine-readable code (metrics label, problem+json `code`).
-    pub fn code(&self) -> &'static str {
+impl Rejection for OrderRejection {
+    fn code(&self) -> &'static str {
         match self {
             Self::AlreadyExists(_) => "order_already_exists",
             Self::NotFound(_) => "order_not_found",
@@ -49,6 +49,8 @@ impl OrderRejection {
 
 impl Aggregate for Order {
     const TYPE: &'static str = "order";
+    /// 2 since `OrderCreated` v2 (`customerId`, `items[].notes`).
+    const STATE_VERSION: i32 = 2;
     type Command = OrderCommand;
     type Event = OrderEvent;
     type Rejection = OrderRejection;
@@ -58,8 +60,8 @@ impl Aggregate for Order {
             (Order::Absent, OrderCommand::Create(c)) => {
                 return Ok(vec![OrderEvent::Created(OrderCreated {
                     order_id: c.order_id,
-                    user_id: c.user_id.clone(),
-                    items: c.items.clone(),
+                    customer_id: c.user_id.clone(),
+                    items: c.items.to_lines(),
                     scheduled_for: c.scheduled_for,
                 })]);
             }
@@ -114,5 +116,22 @@ impl Aggregate for Order {
 
     fn evolve(self, event: &OrderEvent) -> Order {
         self.apply(event)
+    }
+
+    /// A scheduled order falls due at its time: `markOrderDue` then.
+    fn timers(command: &OrderCommand) -> Vec<Timer<OrderCommand>> {
+        match command {
+            OrderCommand::Create(c) => c
+                .scheduled_for
+                .map(|due_at| Timer {
+                    due_at,
+                    command: OrderCommand::MarkDue(MarkOrderDue {
+                        order_id: c.order_id,
+                    }),
+                })
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }

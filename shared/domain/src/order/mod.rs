@@ -13,6 +13,8 @@ mod tests;
 
 pub use commands::{CancelOrder, CreateOrder, MarkOrderDue, OrderCommand, UpdateOrderStatus};
 pub use decide::OrderRejection;
-pub use events::{OrderCancelled, OrderCreated, OrderDue, OrderEvent, OrderStatusUpdated};
+pub use events::{
+    OrderCancelled, OrderCreated, OrderDue, OrderEvent, OrderStatusUpdated, ORDER_UPCASTERS,
+};
 pub use state::{Order, PlacedOrder};
-pub use values::{Items, LineItem, NonEmptyText, OrderStatus, Quantity};
+pub use values::{Items, LineItem, NonEmptyText, OrderLine, OrderStatus, Quantity};

@@ -4,10 +4,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::events::OrderEvent;
-use super::values::{Items, NonEmptyText, OrderStatus};
+use super::values::{NonEmptyText, OrderLine, OrderStatus};
 use crate::ids::{AggregateId, Version};
 
 /// An order as the events tell it. `Absent` until `OrderCreated`.
+///
+/// Shape version 2 (see `STATE_VERSION`): `customerId` and `items[].notes`,
+/// following `OrderCreated` v2.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum Order {
@@ -20,8 +23,8 @@ pub enum Order {
 #[serde(rename_all = "camelCase")]
 pub struct PlacedOrder {
     pub order_id: AggregateId,
-    pub user_id: NonEmptyText,
-    pub items: Items,
+    pub customer_id: NonEmptyText,
+    pub items: Vec<OrderLine>,
     pub status: OrderStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_for: Option<DateTime<Utc>>,
@@ -51,7 +54,7 @@ impl Order {
         match (self, event) {
             (Order::Absent, OrderEvent::Created(e)) => Order::Placed(PlacedOrder {
                 order_id: e.order_id,
-                user_id: e.user_id.clone(),
+                customer_id: e.customer_id.clone(),
                 items: e.items.clone(),
                 status: OrderStatus::Placed,
                 scheduled_for: e.scheduled_for,

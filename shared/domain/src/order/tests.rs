@@ -4,7 +4,7 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::aggregate::Aggregate;
+use crate::aggregate::{Aggregate, AggregateCommand, Rejection};
 use crate::ids::AggregateId;
 
 fn order_id() -> AggregateId {
@@ -23,8 +23,8 @@ fn items() -> Items {
 fn created(scheduled: bool) -> OrderEvent {
     OrderEvent::Created(OrderCreated {
         order_id: order_id(),
-        user_id: NonEmptyText::new("user-123").unwrap(),
-        items: items(),
+        customer_id: NonEmptyText::new("user-123").unwrap(),
+        items: items().to_lines(),
         scheduled_for: scheduled.then(|| Utc.with_ymd_and_hms(2030, 1, 1, 18, 30, 0).unwrap()),
     })
 }
@@ -285,5 +285,90 @@ fn every_event_round_trips_through_its_stored_parts() {
         )
         .unwrap();
         assert_eq!(back, event);
+    }
+}
+
+/// An `OrderCreated` as release 1 wrote it (schema version 1).
+fn created_v1_payload(special_instructions: Option<&str>) -> serde_json::Value {
+    let mut item = serde_json::json!({"menuItemId": "menu-item-1", "quantity": 2});
+    if let Some(text) = special_instructions {
+        item["specialInstructions"] = text.into();
+    }
+    serde_json::json!({
+        "orderId": order_id(),
+        "userId": "user-123",
+        "items": [item],
+        "scheduledFor": "2030-01-01T18:30:00Z",
+    })
+}
+
+#[test]
+fn a_stored_v1_order_created_reads_as_v2() {
+    use crate::aggregate::DomainEvent;
+    let event =
+        OrderEvent::from_parts("OrderCreated", 1, &created_v1_payload(Some("no onions"))).unwrap();
+    assert_eq!(event, created(true));
+    assert_eq!(event.schema_version(), 2);
+    let payload = event.to_payload();
+    assert_eq!(payload["customerId"], "user-123");
+    assert_eq!(
+        payload["items"][0]["notes"],
+        serde_json::json!(["no onions"])
+    );
+    assert!(payload.get("userId").is_none(), "{payload}");
+}
+
+#[test]
+fn a_v1_item_without_instructions_has_no_notes() {
+    use crate::aggregate::DomainEvent;
+    let OrderEvent::Created(created) =
+        OrderEvent::from_parts("OrderCreated", 1, &created_v1_payload(None)).unwrap()
+    else {
+        panic!("not a creation")
+    };
+    assert!(created.items[0].notes.is_empty());
+}
+
+#[test]
+fn a_future_or_unknown_version_is_a_typed_error_naming_the_event() {
+    use crate::aggregate::{DomainEvent, EventDecodeError};
+    for version in [3, 0, -1] {
+        let err =
+            OrderEvent::from_parts("OrderCreated", version, &created_v1_payload(None)).unwrap_err();
+        assert_eq!(
+            err,
+            EventDecodeError::UnknownSchemaVersion {
+                event_type: "OrderCreated".into(),
+                schema_version: version,
+                current: 2,
+            }
+        );
+        assert!(err.to_string().contains("OrderCreated"), "{err}");
+    }
+}
+
+#[test]
+fn a_v1_payload_of_the_wrong_shape_is_refused_not_upcast_into_garbage() {
+    use crate::aggregate::DomainEvent;
+    let mut payload = created_v1_payload(None);
+    payload["items"][0]["specialInstructions"] = 7.into();
+    assert!(OrderEvent::from_parts("OrderCreated", 1, &payload).is_err());
+    assert!(OrderEvent::from_parts("OrderCreated", 1, &serde_json::json!([])).is_err());
+}
+
+#[test]
+fn a_scheduled_order_asks_for_one_due_timer_and_others_for_none() {
+    let at = Utc.with_ymd_and_hms(2030, 1, 1, 18, 30, 0).unwrap();
+    let OrderCommand::Create(mut create) = create() else {
+        unreachable!()
+    };
+    assert!(Order::timers(&OrderCommand::Create(create.clone())).is_empty());
+    create.scheduled_for = Some(at);
+    let timers = Order::timers(&OrderCommand::Create(create));
+    assert_eq!(timers.len(), 1);
+    assert_eq!(timers[0].due_at, at);
+    assert_eq!(timers[0].command, mark_due());
+    for command in [update(OrderStatus::Confirmed), cancel(), mark_due()] {
+        assert!(Order::timers(&command).is_empty(), "{command:?}");
     }
 }

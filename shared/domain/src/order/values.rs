@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub use crate::values::NonEmptyText;
+
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -91,41 +93,6 @@ impl From<Quantity> for u32 {
     }
 }
 
-/// Text that is not blank and at most 200 characters (ids, reasons, notes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NonEmptyText(String);
-
-impl NonEmptyText {
-    pub const MAX_CHARS: usize = 200;
-    pub fn new(value: impl Into<String>) -> Result<Self, String> {
-        let value = value.into();
-        if value.trim().is_empty() {
-            Err("must not be empty".into())
-        } else if value.chars().count() > Self::MAX_CHARS {
-            Err(format!("must be at most {} characters", Self::MAX_CHARS))
-        } else {
-            Ok(Self(value))
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for NonEmptyText {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::new(value)
-    }
-}
-
-impl From<NonEmptyText> for String {
-    fn from(t: NonEmptyText) -> String {
-        t.0
-    }
-}
-
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -167,5 +134,38 @@ impl TryFrom<Vec<LineItem>> for Items {
 impl From<Items> for Vec<LineItem> {
     fn from(items: Items) -> Vec<LineItem> {
         items.0
+    }
+}
+
+/// One line of a placed order, as events and state record it (`OrderCreated`
+/// v2): the client's `specialInstructions` became a list of notes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderLine {
+    pub menu_item_id: NonEmptyText,
+    pub quantity: Quantity,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl From<&LineItem> for OrderLine {
+    fn from(item: &LineItem) -> Self {
+        OrderLine {
+            menu_item_id: item.menu_item_id.clone(),
+            quantity: item.quantity,
+            notes: item
+                .special_instructions
+                .iter()
+                .filter(|text| !text.trim().is_empty())
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+impl Items {
+    /// The order lines these items become.
+    pub fn to_lines(&self) -> Vec<OrderLine> {
+        self.0.iter().map(OrderLine::from).collect()
     }
 }
