@@ -35,6 +35,10 @@ pub(crate) enum ApiError {
     /// 503: a dependency is down; retry later.
     #[error("service temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// 500: stored data this release cannot read (an event of a future schema
+    /// version, a corrupt row). Retrying will not help; the body says no more.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
@@ -60,6 +64,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::IdempotencyConflict(_) => "idempotency_conflict",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal_error",
         }
     }
 }
@@ -75,14 +80,21 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::IdempotencyConflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         if status.is_server_error() {
-            let cause = std::error::Error::source(self).map(|s| s.to_string());
-            tracing::error!(code = self.code(), cause = ?cause, "request failed");
+            // The whole cause chain goes to the log, none of it to the client.
+            let mut causes = Vec::new();
+            let mut next = std::error::Error::source(self);
+            while let Some(cause) = next {
+                causes.push(cause.to_string());
+                next = cause.source();
+            }
+            tracing::error!(code = self.code(), cause = %causes.join(": "), "request failed");
         }
         let mut body = json!({
             "type": format!("/problems/{}", self.code()),

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use command_gateway::Application;
 use kitchen_adapters::config::DbRole;
 use kitchen_adapters::postgres::PgEventStore;
-use kitchen_domain::aggregate::{Aggregate, DomainEvent};
+use kitchen_domain::aggregate::{Aggregate, AggregateCommand, DomainEvent};
 use kitchen_domain::order::{Order, OrderEvent};
-use kitchen_domain::service::{handle_once, CommandContext};
-use kitchen_domain::{AggregateId, CommandId, CorrelationId, TenantId};
+use kitchen_domain::service::handle_once;
+use kitchen_domain::usecase::EventContext;
+use kitchen_domain::{AggregateId, AnyCommand, CommandId, CorrelationId, TenantId};
 use kitchen_test_support::fixtures::create_order;
 use kitchen_test_support::{tokens, TestDb};
 use serde_json::{json, Value};
@@ -20,14 +21,15 @@ async fn run(
     order: AggregateId,
     command: kitchen_domain::order::OrderCommand,
 ) {
-    let ctx = CommandContext {
+    let ctx = EventContext {
         tenant,
         command_id: CommandId::new_random(),
         correlation_id: CorrelationId::new_random(),
-        aggregate_id: order,
         metadata: json!({}),
+        first_index: 0,
     };
-    handle_once::<Order, _>(store, &ctx, &command)
+    assert_eq!(command.order_id(), order);
+    handle_once(store, &AnyCommand::Order(command), &ctx)
         .await
         .unwrap();
 }

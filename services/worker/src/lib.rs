@@ -6,7 +6,7 @@ use std::future::Future;
 
 use anyhow::Context;
 use kitchen_adapters::config::Settings;
-use kitchen_adapters::postgres::command_runner::CommandRunner;
+use kitchen_adapters::postgres::unit_of_work::CommandUnitOfWork;
 use kitchen_adapters::postgres::PgPool;
 use kitchen_temporal::{CommandActivities, CommandWorkflow};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -24,7 +24,7 @@ pub async fn run(
         .context("connecting to Temporal")?;
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
         .register_workflow::<CommandWorkflow>()?
-        .register_activities(CommandActivities::new(CommandRunner::new(pool)))
+        .register_activities(CommandActivities::new(CommandUnitOfWork::new(pool)))
         .build();
     let mut worker = Worker::new(&runtime, client, options).context("creating the worker")?;
     let stop = worker.shutdown_handle();

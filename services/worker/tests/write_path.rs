@@ -173,3 +173,76 @@ async fn a_scheduled_order_falls_due_on_a_durable_timer_even_across_a_worker_res
         "the due event is appended once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_menu_goes_through_the_same_pipeline_as_orders() {
+    let stack = Stack::full().await;
+    let mut statuses = Vec::new();
+    for (command_type, payload) in [
+        (
+            "addMenuItem",
+            json!({"menuItemId": "soup", "name": "Tomato soup", "priceCents": 450}),
+        ),
+        (
+            "changeMenuItem",
+            json!({"menuItemId": "soup", "priceCents": 500, "available": false}),
+        ),
+        ("removeMenuItem", json!({"menuItemId": "bread"})),
+    ] {
+        let id = stack.post(command_type, payload).await;
+        statuses.push(stack.wait_final(id, WAIT).await);
+    }
+    assert_eq!(statuses[0]["status"], "succeeded", "{}", statuses[0]);
+    assert_eq!(statuses[1]["status"], "succeeded", "{}", statuses[1]);
+    assert_eq!(statuses[2]["status"], "rejected", "{}", statuses[2]);
+    assert_eq!(statuses[2]["rejection"]["code"], "menu_item_not_found");
+    // One menu per tenant: both events on the same stream, versions 1 and 2.
+    assert_eq!(statuses[0]["aggregateId"], statuses[1]["aggregateId"]);
+    let events = stack.events().await;
+    let types: Vec<(&str, i64)> = events
+        .iter()
+        .map(|e| (e.event_type.as_str(), e.version.get()))
+        .collect();
+    assert_eq!(types, [("MenuItemAdded", 1), ("MenuItemChanged", 2)]);
+    assert_eq!(events[1].aggregate_type, "menu");
+    assert_eq!(
+        events[1].payload,
+        json!({"menuItemId": "soup", "priceCents": 500, "available": false})
+    );
+    // The snapshot read serves the menu's current state.
+    let snapshot: serde_json::Value = stack
+        .http
+        .get(format!("{}/v1/snapshot", stack.base))
+        .bearer_auth(stack.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let menu = &snapshot["aggregates"][0];
+    assert_eq!(menu["aggregateType"], "menu");
+    assert_eq!(menu["schemaVersion"], 1);
+    assert_eq!(
+        menu["state"]["items"]["soup"],
+        json!({"name": "Tomato soup", "priceCents": 500, "available": false})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_menu_command_with_a_bad_payload_is_refused_at_the_door() {
+    let stack = Stack::new(|_| {}).await;
+    let response = stack
+        .http
+        .post(format!("{}/v1/commands", stack.base))
+        .bearer_auth(stack.token())
+        .json(&json!({"type": "addMenuItem",
+                      "payload": {"menuItemId": "soup", "name": "Soup", "priceCents": -5}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["field"], "payload.priceCents", "{problem}");
+    assert_eq!(stack.db.count_rows("commands", stack.tenant).await, 0);
+}

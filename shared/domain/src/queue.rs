@@ -119,3 +119,30 @@ pub enum Enqueued {
     /// The same request was stored before (an idempotent retry).
     Existing(CommandRecord),
 }
+
+/// What became of a command (the command workflow's result). A rejection is an
+/// outcome, not an error: it is final and recorded, and retrying would not
+/// change it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum CommandOutcome {
+    #[serde(rename_all = "camelCase")]
+    Succeeded {
+        seqs: Vec<i64>,
+        /// The durable timers the command asked for.
+        #[serde(default)]
+        timers: Vec<crate::usecase::TimerRequest>,
+        /// Read only from results recorded by workers before timers were
+        /// generic (workflows started then replay with it); never written.
+        #[serde(default, skip_serializing)]
+        due_in_ms: Option<u64>,
+    },
+    Rejected {
+        code: String,
+        reason: String,
+    },
+    /// The stored command cannot be parsed (it predates a schema change, say).
+    Failed {
+        reason: String,
+    },
+}

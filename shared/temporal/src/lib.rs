@@ -2,7 +2,7 @@
 //! worker), and the scheduler that starts it (used by the pump).
 //!
 //! Workflows only orchestrate and stay deterministic; every I/O happens in the
-//! activities, which call the Postgres `CommandRunner`.
+//! activities, which call the Postgres `CommandUnitOfWork`.
 #![forbid(unsafe_code)]
 
 mod client;
@@ -11,4 +11,6 @@ mod workflow;
 
 pub use client::{connect, connect_with_retry, ConnectError};
 pub use scheduler::TemporalScheduler;
-pub use workflow::{workflow_id, CommandActivities, CommandRef, CommandWorkflow};
+pub use workflow::{
+    workflow_id, CommandActivities, CommandRef, CommandWorkflow, TimerRef, GENERIC_TIMERS,
+};

@@ -1,17 +1,29 @@
 //! The command workflow (DESIGN.md section 6): run the command in one local
-//! activity; if it created an order scheduled for later, sleep on a durable
-//! workflow timer and then append the order's due event.
+//! activity; then sleep on a durable workflow timer for each timer the command
+//! asked for (a scheduled order's due time) and run the timer's command.
+//!
+//! Upgrades must not break running workflows (a scheduled order sleeps for
+//! hours): the workflow type, activity names and the order of commands are
+//! part of the recorded history. `tests/replay.rs` of the worker replays
+//! histories recorded from earlier releases; a change of path goes behind
+//! `ctx.patched(..)` (see [`GENERIC_TIMERS`]).
 #![allow(unreachable_pub, missing_debug_implementations)] // the SDK macros generate these items
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use kitchen_adapters::postgres::command_runner::{CommandRunner, RunOutcome};
+use kitchen_adapters::postgres::unit_of_work::CommandUnitOfWork;
+use kitchen_domain::queue::CommandOutcome;
+use kitchen_domain::usecase::TimerRequest;
 use kitchen_domain::{CommandId, TenantId};
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{LocalActivityOptions, WorkflowContext, WorkflowResult};
+
+/// The patch that replaced the order-only `mark_due` step by generic timers.
+/// Workflows started before it (no marker in their history) keep the old path.
+pub const GENERIC_TIMERS: &str = "generic-timers-v1";
 
 /// The workflow's input: which command to run. The payload stays in Postgres.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +31,15 @@ use temporalio_sdk::{LocalActivityOptions, WorkflowContext, WorkflowResult};
 pub struct CommandRef {
     pub tenant_id: TenantId,
     pub command_id: CommandId,
+}
+
+/// One timer of a command: the activity input when it fires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimerRef {
+    pub tenant_id: TenantId,
+    pub command_id: CommandId,
+    pub index: usize,
 }
 
 /// `{tenant_id}-{command_id}`: one workflow per command, ever.
@@ -32,6 +53,14 @@ fn activity_options() -> LocalActivityOptions {
         .build()
 }
 
+/// How long to sleep until `due_at`, measured on the workflow's clock (from
+/// history, so a replay computes the same).
+fn delay_until(now: Option<SystemTime>, timer: &TimerRequest) -> Duration {
+    let due: SystemTime = timer.due_at.into();
+    now.and_then(|now| due.duration_since(now).ok())
+        .unwrap_or(Duration::ZERO)
+}
+
 #[workflow]
 #[derive(Default)]
 pub struct CommandWorkflow;
@@ -42,7 +71,7 @@ impl CommandWorkflow {
     pub async fn run(
         ctx: &mut WorkflowContext<Self>,
         command: CommandRef,
-    ) -> WorkflowResult<RunOutcome> {
+    ) -> WorkflowResult<CommandOutcome> {
         let outcome = ctx
             .execute_local_activity(
                 CommandActivities::run_command,
@@ -50,12 +79,35 @@ impl CommandWorkflow {
                 activity_options(),
             )
             .await?;
-        if let RunOutcome::Succeeded {
-            due_in_ms: Some(ms),
-            ..
+        let CommandOutcome::Succeeded {
+            timers, due_in_ms, ..
         } = &outcome
-        {
-            // A real workflow timer: durable across worker restarts.
+        else {
+            return Ok(outcome);
+        };
+        if timers.is_empty() && due_in_ms.is_none() {
+            // Nothing to wait for (the common case): no patch marker needed.
+            return Ok(outcome);
+        }
+        if ctx.patched(GENERIC_TIMERS) {
+            let mut timers = timers.clone();
+            timers.sort_by_key(|t| (t.due_at, t.index));
+            for timer in timers {
+                // A real workflow timer: durable across worker restarts.
+                let delay = delay_until(ctx.workflow_time(), &timer);
+                if !delay.is_zero() {
+                    ctx.timer(delay).await;
+                }
+                let fire = TimerRef {
+                    tenant_id: command.tenant_id,
+                    command_id: command.command_id,
+                    index: timer.index,
+                };
+                ctx.execute_local_activity(CommandActivities::fire_timer, fire, activity_options())
+                    .await?;
+            }
+        } else if let Some(ms) = due_in_ms {
+            // Started by a release before generic timers: replay its commands.
             ctx.timer(Duration::from_millis(*ms)).await;
             ctx.execute_local_activity(CommandActivities::mark_due, command, activity_options())
                 .await?;
@@ -64,16 +116,21 @@ impl CommandWorkflow {
     }
 }
 
-/// The activities, holding the Postgres runner.
+/// The activities, holding the Postgres unit of work.
 #[derive(Debug)]
 pub struct CommandActivities {
-    runner: CommandRunner,
+    unit_of_work: CommandUnitOfWork,
 }
 
 impl CommandActivities {
-    pub fn new(runner: CommandRunner) -> Self {
-        Self { runner }
+    pub fn new(unit_of_work: CommandUnitOfWork) -> Self {
+        Self { unit_of_work }
     }
+}
+
+fn retryable(e: impl std::error::Error + Send + Sync + 'static) -> ActivityError {
+    tracing::warn!(cause = %e, "command attempt failed; Temporal will retry");
+    ActivityError::from(e)
 }
 
 #[activities]
@@ -85,26 +142,40 @@ impl CommandActivities {
         self: Arc<Self>,
         _ctx: ActivityContext,
         command: CommandRef,
-    ) -> Result<RunOutcome, ActivityError> {
-        self.runner
+    ) -> Result<CommandOutcome, ActivityError> {
+        self.unit_of_work
             .run(command.tenant_id, command.command_id)
             .await
-            .map_err(|e| {
-                tracing::warn!(cause = %e, tenant_id = %command.tenant_id, command_id = %command.command_id, "command attempt failed; Temporal will retry");
-                ActivityError::from(e)
-            })
+            .map_err(retryable)
     }
 
-    /// Appends the due event of a scheduled order. Returns its seq, if any.
+    /// Runs timer `index` of the command. Returns the seqs it appended, if any.
+    #[activity]
+    pub async fn fire_timer(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        timer: TimerRef,
+    ) -> Result<Option<Vec<i64>>, ActivityError> {
+        self.unit_of_work
+            .fire_timer(timer.tenant_id, timer.command_id, timer.index)
+            .await
+            .map_err(retryable)
+    }
+
+    /// The due step of workflows started before [`GENERIC_TIMERS`]: their
+    /// histories name this activity, so it stays registered (as timer 0, the
+    /// only timer those commands had). Returns the last seq appended, if any.
     #[activity]
     pub async fn mark_due(
         self: Arc<Self>,
         _ctx: ActivityContext,
         command: CommandRef,
     ) -> Result<Option<i64>, ActivityError> {
-        self.runner
-            .mark_due(command.tenant_id, command.command_id)
+        let seqs = self
+            .unit_of_work
+            .fire_timer(command.tenant_id, command.command_id, 0)
             .await
-            .map_err(ActivityError::from)
+            .map_err(retryable)?;
+        Ok(seqs.and_then(|seqs| seqs.last().copied()))
     }
 }

@@ -3,8 +3,8 @@
 
 use kitchen_domain::aggregate::{Aggregate, DomainEvent};
 use kitchen_domain::order::*;
-use kitchen_domain::service::envelopes;
-use kitchen_domain::{AggregateId, CommandId, CorrelationId, NewEvent, StreamRef};
+use kitchen_domain::usecase::{envelopes, EventContext};
+use kitchen_domain::{AggregateId, CommandId, CorrelationId, NewEvent, StreamRef, TenantId};
 use serde_json::json;
 
 /// The stream of order `id`.
@@ -51,12 +51,14 @@ pub fn created_snapshot(id: AggregateId) -> serde_json::Value {
 }
 
 fn to_envelopes<E: DomainEvent>(events: &[E]) -> Vec<NewEvent> {
-    envelopes(
-        CommandId::new_random(),
-        CorrelationId::new_random(),
-        &json!({"source": "test"}),
-        events,
-    )
+    let ctx = EventContext {
+        tenant: TenantId::new_random(),
+        command_id: CommandId::new_random(),
+        correlation_id: CorrelationId::new_random(),
+        metadata: json!({"source": "test"}),
+        first_index: 0,
+    };
+    envelopes(&ctx, events)
 }
 
 /// An `OrderCreated` of about 20 KB (100 lines with long notes), for tests of

@@ -5,7 +5,7 @@ use std::time::Instant;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use kitchen_domain::catalog::{from_json_value, parse_client_command, CommandParseError};
+use kitchen_domain::catalog::{from_json_value, AnyCommand, CommandParseError};
 use kitchen_domain::ports::{CommandQueue, QueueError};
 use kitchen_domain::queue::{CommandRecord, Enqueued, NewCommand};
 use kitchen_domain::{CommandId, CorrelationId};
@@ -92,7 +92,7 @@ fn parse(body: &[u8], caller: &kitchen_adapters::auth::Caller) -> Result<NewComm
         )
     })?;
     let command =
-        parse_client_command(&request.command_type, &request.payload).map_err(|e| match e {
+        AnyCommand::parse_client(&request.command_type, &request.payload).map_err(|e| match e {
             CommandParseError::UnknownType { .. } => {
                 ApiError::bad_request("unknown_command_type", Some("type".into()), e.to_string())
             }
@@ -115,7 +115,7 @@ fn parse(body: &[u8], caller: &kitchen_adapters::auth::Caller) -> Result<NewComm
         command_type: request.command_type,
         // Stored as the domain re-serialises it, so equal requests compare equal.
         payload: command.to_payload(),
-        aggregate_id: command.order_id(),
+        aggregate_id: command.stream(caller.tenant).aggregate_id,
         user_id: caller.subject.clone(),
         correlation_id: request
             .correlation_id

@@ -17,7 +17,8 @@ fn store_error(e: StoreError) -> ApiError {
         StoreError::InvalidLimit(_) => {
             ApiError::bad_request("invalid_limit", Some("limit".into()), e.to_string())
         }
-        other => ApiError::Unavailable(Box::new(other)),
+        StoreError::Unavailable(_) => ApiError::Unavailable(Box::new(e)),
+        other => ApiError::Internal(Box::new(other)),
     }
 }
 

@@ -3,7 +3,6 @@
 
 pub mod bootstrap;
 pub mod command_queue;
-pub mod command_runner;
 pub mod event_store;
 pub mod listen;
 pub mod migrate;
@@ -12,6 +11,7 @@ mod prepared;
 pub mod read_model;
 pub mod schema;
 mod tenant_tx;
+pub mod unit_of_work;
 
 use std::time::Duration;
 

@@ -3,17 +3,18 @@
 //! same transaction as their events, so "snapshot at seq N + events after N" is
 //! exactly the current state.
 
+use super::event_store::AggregateRow;
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::RunQueryDsl;
+use kitchen_domain::catalog::{rebuild_state, state_version};
 use kitchen_domain::ports::StoreError;
-use kitchen_domain::{AggregateId, Seq, Snapshot, TenantId, Version};
+use kitchen_domain::{LoadedStream, Seq, Snapshot, StreamRef, TenantId};
 use serde::Serialize;
-use serde_json::Value;
-use uuid::Uuid;
 
+use super::event_store::{stream_events, PgFailure};
 use super::schema::{aggregates, tenant_sequences};
-use super::tenant_tx::{run_in_tenant_tx, TxError};
+use super::tenant_tx::run_in_tenant_tx;
 use super::PgPool;
 
 /// All of a tenant's aggregates as of `seq`.
@@ -24,17 +25,32 @@ pub struct TenantSnapshot {
     pub aggregates: Vec<Snapshot>,
 }
 
-#[derive(Queryable)]
-struct Row {
-    id: Uuid,
-    aggregate_type: String,
-    snapshot: Value,
-    version: i64,
-    seq: i64,
-}
-
-fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Unavailable(Box::new(e))
+/// A snapshot of an older state shape is rebuilt from its events, in the same
+/// read snapshot (this role may not rewrite it; the worker does on its next
+/// command). Snapshots already current pass through untouched.
+async fn current_shape(
+    conn: &mut diesel_async::AsyncPgConnection,
+    tenant: TenantId,
+    snapshot: Snapshot,
+) -> Result<Snapshot, StoreError> {
+    let current = state_version(&snapshot.aggregate_type)
+        .ok_or_else(|| StoreError::UnknownAggregateType(snapshot.aggregate_type.clone()))?;
+    if snapshot.schema_version == current {
+        return Ok(snapshot);
+    }
+    let stream = StreamRef::new(snapshot.aggregate_type.clone(), snapshot.aggregate_id);
+    let events = stream_events(conn, tenant, &stream, 0).await?;
+    let loaded = LoadedStream {
+        snapshot: None,
+        events,
+    };
+    let state = rebuild_state(&stream.aggregate_type, &loaded)
+        .map_err(|e| StoreError::CorruptRow(e.to_string()))?;
+    Ok(Snapshot {
+        schema_version: current,
+        state,
+        ..snapshot
+    })
 }
 
 /// Reads the tenant's snapshot (see the module docs).
@@ -46,8 +62,8 @@ pub async fn tenant_snapshot(
     let mut conn = pool
         .get()
         .await
-        .map_err(|e| unavailable(TxError::from(e)))?;
-    let (seq, rows) = run_in_tenant_tx::<_, diesel::result::Error, _>(
+        .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+    run_in_tenant_tx::<_, PgFailure, _>(
         &mut conn,
         tenant,
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
@@ -59,43 +75,26 @@ pub async fn tenant_snapshot(
                     .first(conn)
                     .await
                     .optional()?;
-                let rows: Vec<Row> = aggregates::table
+                let rows: Vec<AggregateRow> = aggregates::table
                     .filter(aggregates::tenant_id.eq(tenant.as_uuid()))
                     .order(aggregates::seq.asc())
-                    .select((
-                        aggregates::id,
-                        aggregates::aggregate_type,
-                        aggregates::snapshot,
-                        aggregates::version,
-                        aggregates::seq,
-                    ))
+                    .select(AggregateRow::as_select())
                     .load(conn)
                     .await?;
-                Ok((seq.unwrap_or(0), rows))
+                let mut snapshots = Vec::with_capacity(rows.len());
+                for row in rows {
+                    snapshots.push(current_shape(conn, tenant, Snapshot::try_from(row)?).await?);
+                }
+                let seq = Seq::new(seq.unwrap_or(0))
+                    .map_err(|e| StoreError::CorruptRow(e.to_string()))?;
+                Ok(TenantSnapshot {
+                    seq,
+                    aggregates: snapshots,
+                })
             }
             .scope_boxed()
         },
     )
     .await
-    .map_err(unavailable)?;
-    let corrupt = |e: kitchen_domain::IdError| StoreError::CorruptSnapshot {
-        aggregate_id: AggregateId::new_random(),
-        reason: e.to_string(),
-    };
-    let aggregates = rows
-        .into_iter()
-        .map(|r| {
-            Ok(Snapshot {
-                aggregate_type: r.aggregate_type,
-                aggregate_id: AggregateId::from_uuid(r.id).map_err(corrupt)?,
-                version: Version::new(r.version).map_err(corrupt)?,
-                seq: Seq::new(r.seq).map_err(corrupt)?,
-                state: r.snapshot,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(TenantSnapshot {
-        seq: Seq::new(seq).map_err(corrupt)?,
-        aggregates,
-    })
+    .map_err(|f| f.into_store_error(None))
 }

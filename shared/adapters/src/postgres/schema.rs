@@ -53,6 +53,7 @@ diesel::table! {
         version -> Int8,
         seq -> Int8,
         updated_at -> Timestamptz,
+        schema_version -> Int4,
     }
 }
 
