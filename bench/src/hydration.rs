@@ -30,7 +30,11 @@ async fn seed(
     let mut conn =
         AsyncPgConnection::establish(phase.db.url(DbRole::Worker).expose_secret()).await?;
     let template_id = AggregateId::new_random();
-    let payload = fixtures::order_created(template_id).payload.to_string();
+    let created = fixtures::order_created(template_id);
+    let (payload, created_version) = (created.payload.to_string(), created.schema_version);
+    // Snapshots at the current state shape, as the worker writes them (an
+    // older shape would be rebuilt from events on every read).
+    let state_version = kitchen_domain::catalog::state_version("order").context("order state")?;
     let snapshot = fixtures::created_snapshot(template_id).to_string();
     let versions_per_chunk = (CHUNK / orders).max(1);
     let order_id = format!("md5('{tenant}' || n)::uuid");
@@ -39,9 +43,10 @@ async fn seed(
         let last = (first + versions_per_chunk - 1).min(per_order);
         conn.batch_execute(&format!(
             "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true);
-             INSERT INTO events (tenant_id, id, aggregate_type, aggregate_id, version, seq, type, payload, causation_id, correlation_id)
+             INSERT INTO events (tenant_id, id, aggregate_type, aggregate_id, version, seq, type, schema_version, payload, causation_id, correlation_id)
              SELECT '{tenant}', gen_random_uuid(), 'order', {order_id}, v, (v - 1) * {orders} + n,
                     CASE WHEN v = 1 THEN 'OrderCreated' ELSE 'OrderStatusUpdated' END,
+                    CASE WHEN v = 1 THEN {created_version} ELSE 1 END,
                     '{payload}'::jsonb, gen_random_uuid(), gen_random_uuid()
              FROM generate_series({first}, {last}) v, generate_series(1, {orders}) n;
              COMMIT"
@@ -52,9 +57,9 @@ async fn seed(
     }
     conn.batch_execute(&format!(
         "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true);
-         INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq)
+         INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq, schema_version)
          SELECT '{tenant}', {order_id}, 'order', replace('{snapshot}', '{template_id}', ({order_id})::text)::jsonb,
-                {per_order}, ({per_order} - 1) * {orders} + n
+                {per_order}, ({per_order} - 1) * {orders} + n, {state_version}
          FROM generate_series(1, {orders}) n;
          INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES ('{tenant}', {orders} * {per_order});
          COMMIT; ANALYZE events; ANALYZE aggregates"

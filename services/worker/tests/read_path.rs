@@ -111,10 +111,7 @@ async fn a_scripted_kitchen_session_sends_create_order_and_prints_its_events() {
         text.contains(&format!("event #1 OrderCreated v1 on {order}")),
         "{text}"
     );
-    assert!(
-        text.contains("\"specialInstructions\":\"no salt\""),
-        "{text}"
-    );
+    assert!(text.contains("\"notes\":[\"no salt\"]"), "{text}");
     assert!(
         text.contains("caught up at seq"),
         "the live stream was running: {text}"
