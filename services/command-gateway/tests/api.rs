@@ -436,6 +436,66 @@ async fn bad_tokens_are_refused_with_a_reason_and_leave_no_row() {
 }
 
 #[tokio::test]
+async fn events_and_snapshots_stored_at_v1_are_served_at_the_current_version() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::new_random();
+    let order = kitchen_domain::AggregateId::new_random();
+    app.db.seed_v1_order(tenant, order).await;
+    let token = app.token(tenant);
+    let get = |path: &'static str| {
+        app.http
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&token)
+            .send()
+    };
+    let events: Value = get("/v1/events?after=0")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event = &events["events"][0];
+    assert_eq!(event["schemaVersion"], 2, "{events}");
+    assert_eq!(event["payload"]["customerId"], "legacy-user");
+    let snapshot: Value = get("/v1/snapshot").await.unwrap().json().await.unwrap();
+    let aggregate = &snapshot["aggregates"][0];
+    assert_eq!(
+        aggregate["schemaVersion"], 2,
+        "rebuilt at the current shape: {snapshot}"
+    );
+    assert_eq!(aggregate["state"]["customerId"], "legacy-user");
+    assert_eq!(aggregate["state"]["items"][0]["notes"][0], "no salt");
+    assert_eq!(snapshot["seq"], 1);
+}
+
+#[tokio::test]
+async fn an_event_of_a_future_version_is_a_500_that_leaks_nothing() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::new_random();
+    let order = kitchen_domain::AggregateId::new_random();
+    let [sequence, event, _] = kitchen_test_support::fixtures::v1_order_rows(
+        tenant,
+        order,
+        kitchen_domain::CommandId::new_random(),
+    );
+    app.db.execute_as_worker(tenant, &sequence).await;
+    let future = event.replace("'OrderCreated', 1,", "'OrderCreated', 9,");
+    assert_ne!(future, event);
+    app.db.execute_as_worker(tenant, &future).await;
+    let response = app
+        .http
+        .get(format!("{}/v1/events?after=0", app.base))
+        .bearer_auth(app.token(tenant))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "internal_error");
+    assert_eq!(problem["detail"], "internal error", "{problem}");
+}
+
+#[tokio::test]
 async fn a_tenant_cannot_see_another_tenants_command() {
     let app = TestApp::spawn().await;
     let (a, b) = (TenantId::new_random(), TenantId::new_random());

@@ -382,3 +382,20 @@ async fn a_live_socket_is_closed_when_its_token_expires() {
     );
     let _ = ws.send(Message::Close(None)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_stored_at_v1_is_framed_at_the_current_version() {
+    let rt = Rt::start(|_| {}).await;
+    let tenant = TenantId::new_random();
+    let order = AggregateId::new_random();
+    rt.db.seed_v1_order(tenant, order).await;
+    let mut ws = rt.connect(tenant, 0).await;
+    let frame = next_frame(&mut ws).await.expect("socket open");
+    assert_eq!(frame["type"], "event", "{frame}");
+    let event = &frame["event"];
+    assert_eq!(event["seq"], 1);
+    assert_eq!(event["schemaVersion"], 2, "{frame}");
+    assert_eq!(event["payload"]["customerId"], "legacy-user");
+    assert_eq!(event["payload"]["items"][0]["notes"][0], "no salt");
+    assert!(event["payload"].get("userId").is_none(), "{frame}");
+}

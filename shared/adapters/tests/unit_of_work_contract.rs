@@ -218,46 +218,11 @@ async fn a_missing_command_is_not_found() {
     assert!(matches!(err, UnitOfWorkError::NotFound(_)), "{err}");
 }
 
-/// Seeds an order as release 1 wrote it: an `OrderCreated` v1 row, a snapshot
-/// of the v1 state shape (no schema_version: the column's default), the seq.
-async fn seed_v1_order(f: &Fixture, order: AggregateId, command: CommandId) {
-    let tenant = f.tenant;
-    let event_id = uuid::Uuid::new_v4();
-    let payload = json!({"orderId": order, "userId": "legacy-user",
-        "items": [{"menuItemId": "soup", "quantity": 2, "specialInstructions": "no salt"}]});
-    let state = json!({"state": "placed", "orderId": order, "userId": "legacy-user",
-        "items": [{"menuItemId": "soup", "quantity": 2, "specialInstructions": "no salt"}],
-        "status": "placed", "due": false, "version": 1});
-    f.db.execute_as_worker(
-        tenant,
-        &format!("INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES ('{tenant}', 1)"),
-    )
-    .await;
-    f.db.execute_as_worker(
-        tenant,
-        &format!(
-            "INSERT INTO events (tenant_id, id, aggregate_type, aggregate_id, version, seq, type,
-                                 schema_version, payload, causation_id, correlation_id, metadata)
-             VALUES ('{tenant}', '{event_id}', 'order', '{order}', 1, 1, 'OrderCreated', 1,
-                     '{payload}', '{command}', '{command}', '{{}}')"
-        ),
-    )
-    .await;
-    f.db.execute_as_worker(
-        tenant,
-        &format!(
-            "INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq)
-             VALUES ('{tenant}', '{order}', 'order', '{state}', 1, 1)"
-        ),
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn raw_v1_rows_read_as_v2_on_every_path_and_the_snapshot_is_rebuilt() {
     let f = Fixture::new().await;
     let order = AggregateId::new_random();
-    seed_v1_order(&f, order, CommandId::new_random()).await;
+    f.db.seed_v1_order(f.tenant, order).await;
 
     // The log (GET /v1/events and socket frames read through here).
     let events = f.store.read(f.tenant, Seq::ZERO, 10).await.unwrap();

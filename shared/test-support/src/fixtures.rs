@@ -80,3 +80,34 @@ pub fn big_order_created(id: AggregateId) -> NewEvent {
     let events = Order::default().decide(&command).unwrap();
     to_envelopes(&events).remove(0)
 }
+
+/// SQL that seeds an order as release 1 wrote it, for a tenant with no events
+/// yet: the seq row, an `OrderCreated` **v1** row (`userId`, an item with
+/// `specialInstructions: "no salt"`) and a snapshot of the v1 state shape (no
+/// `schema_version`: the column's default). One statement each, run as the
+/// worker (see `TestDb::execute_as_worker`); reads must see it as v2.
+pub fn v1_order_rows(
+    tenant: kitchen_domain::TenantId,
+    order: AggregateId,
+    command: CommandId,
+) -> [String; 3] {
+    let event_id = uuid::Uuid::new_v4();
+    let payload = json!({"orderId": order, "userId": "legacy-user",
+        "items": [{"menuItemId": "soup", "quantity": 2, "specialInstructions": "no salt"}]});
+    let state = json!({"state": "placed", "orderId": order, "userId": "legacy-user",
+        "items": [{"menuItemId": "soup", "quantity": 2, "specialInstructions": "no salt"}],
+        "status": "placed", "due": false, "version": 1});
+    [
+        format!("INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES ('{tenant}', 1)"),
+        format!(
+            "INSERT INTO events (tenant_id, id, aggregate_type, aggregate_id, version, seq, type,
+                                 schema_version, payload, causation_id, correlation_id, metadata)
+             VALUES ('{tenant}', '{event_id}', 'order', '{order}', 1, 1, 'OrderCreated', 1,
+                     '{payload}', '{command}', '{command}', '{{}}')"
+        ),
+        format!(
+            "INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq)
+             VALUES ('{tenant}', '{order}', 'order', '{state}', 1, 1)"
+        ),
+    ]
+}

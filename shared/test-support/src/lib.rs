@@ -106,6 +106,17 @@ impl TestDb {
         n
     }
 
+    /// Seeds an order as release 1 wrote it (see [`fixtures::v1_order_rows`]).
+    pub async fn seed_v1_order(
+        &self,
+        tenant: kitchen_domain::TenantId,
+        order: kitchen_domain::AggregateId,
+    ) {
+        for sql in fixtures::v1_order_rows(tenant, order, kitchen_domain::CommandId::new_random()) {
+            self.execute_as_worker(tenant, &sql).await;
+        }
+    }
+
     /// Terminates every session of `role` on this database (as the admin);
     /// returns how many were terminated.
     pub async fn terminate_backends(&self, role: &str) -> i64 {
