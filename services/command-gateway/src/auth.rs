@@ -8,8 +8,8 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use kitchen_adapters::auth::{bearer_token, Caller};
 
-use crate::problem::ApiError;
 use crate::startup::AppState;
+use kitchen_adapters::edge::ApiError;
 
 #[derive(Debug)]
 pub(crate) struct Authenticated(pub(crate) Caller);

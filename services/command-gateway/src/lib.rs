@@ -5,7 +5,7 @@
 
 mod auth;
 pub mod metrics;
-mod problem;
+pub mod openapi;
 mod routes;
 pub mod startup;
 

@@ -7,6 +7,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use kitchen_adapters::auth::JwtVerifier;
 use kitchen_adapters::config::{DbRole, Settings};
+use kitchen_adapters::edge::{Check, Readiness};
 use kitchen_adapters::postgres::{self, PgCommandQueue, PgEventStore, PgPool};
 
 use crate::metrics::Metrics;
@@ -21,6 +22,7 @@ pub(crate) struct AppState {
     pub(crate) pool: PgPool,
     pub(crate) verifier: JwtVerifier,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) readiness: Readiness,
     pub(crate) max_body_bytes: usize,
 }
 
@@ -54,6 +56,7 @@ impl Application {
         let state = AppState {
             queue: PgCommandQueue::new(pool.clone()),
             events: PgEventStore::new(pool.clone()),
+            readiness: Readiness::new(vec![Check::postgres(pool.clone())]),
             pool,
             verifier: JwtVerifier::new(&settings.auth),
             metrics: Arc::new(Metrics::default()),

@@ -605,9 +605,8 @@ async fn readiness_fails_when_postgres_is_unreachable() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "unavailable");
-    assert!(
-        !problem["detail"].as_str().unwrap().contains("127.0.0.1"),
-        "no internals leak"
-    );
+    assert_eq!(problem["code"], "not_ready");
+    let detail = problem["detail"].as_str().unwrap();
+    assert_eq!(detail, "not ready: postgres", "names what is down");
+    assert!(!detail.contains("127.0.0.1"), "no internals leak");
 }

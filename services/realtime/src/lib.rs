@@ -4,10 +4,9 @@
 //! per instance feeds in-memory tenant rooms.
 #![forbid(unsafe_code)]
 
-mod auth;
 mod hub;
 mod session;
 pub mod startup;
-pub mod wire;
+mod wire;
 
 pub use startup::Application;

@@ -6,13 +6,16 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use kitchen_adapters::auth::{AuthError, JwtVerifier};
+use kitchen_adapters::auth::JwtVerifier;
 use kitchen_adapters::config::{DbRole, Settings};
-use kitchen_adapters::postgres::{self, PgEventStore, PgPool};
-use serde_json::json;
+use kitchen_adapters::edge::{
+    query_config, request_token, ApiError, Check, Query, Readiness, TokenSource, SUBPROTOCOL,
+};
+use kitchen_adapters::postgres::{self, PgEventStore};
+use kitchen_wire::Health;
+use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::auth::{find_token, TokenSource, SUBPROTOCOL};
 use crate::hub::Hub;
 use crate::session::{self, Timing};
 
@@ -21,71 +24,52 @@ use crate::session::{self, Timing};
 struct State {
     hub: Hub,
     store: PgEventStore,
-    pool: PgPool,
+    readiness: Readiness,
     verifier: JwtVerifier,
     timing: Timing,
 }
 
-fn problem(status: u16, code: &str, detail: &str) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(status).expect("valid status");
-    let mut response = HttpResponse::build(status);
-    response.content_type("application/problem+json");
-    if status.as_u16() == 401 {
-        if let Ok(value) = HeaderValue::from_str(&format!(
-            "Bearer error=\"invalid_token\", error_description=\"{detail}\""
-        )) {
-            response.insert_header((header::WWW_AUTHENTICATE, value));
-        }
-    }
-    response.body(
-        json!({"type": format!("/problems/{code}"), "title": status.canonical_reason(), "status": status.as_u16(), "code": code, "detail": detail})
-            .to_string(),
-    )
+/// `GET /v1/stream` parameters (percent-decoded; unknown ones are ignored, as
+/// browsers and proxies add their own).
+#[derive(Debug, Deserialize)]
+struct StreamQuery {
+    /// The last seq the client has (0: from the start).
+    after: Option<u64>,
+    /// The token, for clients that cannot set headers (browsers).
+    access_token: Option<String>,
 }
 
-fn unauthorized(e: AuthError) -> HttpResponse {
-    let status = if matches!(e, AuthError::KeysUnavailable) {
-        503
-    } else {
-        401
-    };
-    problem(status, e.code(), &e.to_string())
+fn after_seq(query: &StreamQuery) -> Result<i64, ApiError> {
+    query
+        .after
+        .map(|n| {
+            i64::try_from(n).map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    Some("after".into()),
+                    "`after` is too large",
+                )
+            })
+        })
+        .transpose()
+        .map(|after| after.unwrap_or(0))
 }
 
-fn after_param(req: &HttpRequest) -> Result<i64, HttpResponse> {
-    let raw = req.query_string().split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == "after").then_some(v)
-    });
-    match raw {
-        None => Ok(0),
-        Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            problem(
-                400,
-                "invalid_after",
-                "`after` must be a seq (an integer >= 0)",
-            )
-        }),
-    }
-}
-
-async fn stream(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> HttpResponse {
-    let after = match after_param(&req) {
-        Ok(after) => after,
-        Err(response) => return response,
-    };
-    let (token, source) = match find_token(&req) {
-        Ok(found) => found,
-        Err(e) => return unauthorized(e),
-    };
-    let caller = match state.verifier.verify(&token).await {
-        Ok(caller) => caller,
-        Err(e) => return unauthorized(e),
-    };
-    let (mut response, session, messages) = match actix_ws::handle(&req, body) {
-        Ok(parts) => parts,
-        Err(e) => return problem(400, "not_a_websocket", &e.to_string()),
-    };
+async fn stream(
+    req: HttpRequest,
+    body: web::Payload,
+    Query(query): Query<StreamQuery>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let after = after_seq(&query)?;
+    let (token, source) = request_token(&req, query.access_token.as_deref())?;
+    let caller = state
+        .verifier
+        .verify(&token)
+        .await
+        .map_err(ApiError::Unauthorized)?;
+    let (mut response, session, messages) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::bad_request("not_a_websocket", None, e.to_string()))?;
     if source == TokenSource::Subprotocol {
         // The server must pick one of the offered protocols.
         let offered = req
@@ -114,19 +98,17 @@ async fn stream(req: HttpRequest, body: web::Payload, state: web::Data<State>) -
         state.store.clone(),
         state.timing,
     ));
-    response
+    Ok(response)
 }
 
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
 }
 
-async fn readyz(state: web::Data<State>) -> HttpResponse {
-    if kitchen_adapters::ops_http::database_ready(&state.pool).await {
-        HttpResponse::Ok().json(json!({"status": "ready"}))
-    } else {
-        problem(503, "unavailable", "database unreachable")
-    }
+async fn readyz(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    state.readiness.respond().await
 }
 
 /// A bound realtime server.
@@ -156,7 +138,7 @@ impl Application {
         let state = State {
             hub,
             store,
-            pool,
+            readiness: Readiness::new(vec![Check::postgres(pool)]),
             verifier: JwtVerifier::new(&settings.auth),
             timing: Timing {
                 heartbeat: Duration::from_secs(r.heartbeat_secs),
@@ -169,6 +151,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(query_config())
                 .route("/v1/stream", web::get().to(stream))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))

@@ -354,6 +354,61 @@ async fn browsers_can_authenticate_with_a_query_parameter_or_the_subprotocol() {
     }
 }
 
+/// The upgrade's HTTP refusal: status and problem `code`.
+async fn refusal(
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> (u16, String) {
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body: Value = response
+                .body()
+                .as_deref()
+                .map(|b| serde_json::from_slice(b).unwrap())
+                .unwrap_or_default();
+            (
+                response.status().as_u16(),
+                body["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_different_tokens_are_refused_and_query_tokens_are_percent_decoded() {
+    let rt = Rt::start(|_| {}).await;
+    let (a, b) = (TenantId::new_random(), TenantId::new_random());
+    let mut request = format!("ws://{}/v1/stream?access_token={}", rt.address, rt.token(b))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", rt.token(a)).parse().unwrap(),
+    );
+    assert_eq!(refusal(request).await, (400, "ambiguous_token".into()));
+
+    // A token with its dots percent-encoded is the same token.
+    rt.append(a).await;
+    let encoded = rt.token(a).replace('.', "%2E");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{}/v1/stream?after=0&access_token={encoded}",
+        rt.address
+    ))
+    .await
+    .unwrap();
+    let mut ready = None;
+    assert_eq!(read_events(&mut ws, a, 1, &mut ready).await, vec![1]);
+
+    // A bad `after` names the parameter.
+    let request = format!(
+        "ws://{}/v1/stream?after=x&access_token={encoded}",
+        rt.address
+    )
+    .into_client_request()
+    .unwrap();
+    assert_eq!(refusal(request).await, (400, "invalid_query".into()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_live_socket_is_closed_when_its_token_expires() {
     let rt = Rt::start(|_| {}).await;

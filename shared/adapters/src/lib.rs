@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod edge;
 pub mod ops_http;
 pub mod postgres;
 pub mod shutdown;

@@ -228,4 +228,15 @@ pub trait CommandQueue: Send + Sync {
         tenant: TenantId,
         id: crate::ids::CommandId,
     ) -> impl Future<Output = Result<Option<crate::queue::CommandRecord>, QueueError>> + Send;
+
+    /// Up to `limit` commands of the tenant with this correlation id, oldest
+    /// first, after the command `after` (exclusive) when given. Another
+    /// tenant's commands are never included.
+    fn by_correlation(
+        &self,
+        tenant: TenantId,
+        correlation: crate::ids::CorrelationId,
+        after: Option<crate::ids::CommandId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<crate::queue::CommandRecord>, QueueError>> + Send;
 }

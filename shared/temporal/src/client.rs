@@ -52,3 +52,20 @@ pub async fn connect_with_retry(
         }
     }
 }
+
+/// A readiness check: Temporal's frontend answers its gRPC health check.
+pub fn readiness_check(client: &Client) -> kitchen_adapters::edge::Check {
+    use temporalio_client::tonic::IntoRequest;
+    use temporalio_common::protos::grpc::health::v1::HealthCheckRequest;
+    let connection = client.connection().clone();
+    kitchen_adapters::edge::Check::new("temporal", move || {
+        let mut health = connection.health_service();
+        async move {
+            health
+                .check(HealthCheckRequest::default().into_request())
+                .await
+                .map(|_| ())
+                .map_err(|status| status.message().to_owned())
+        }
+    })
+}

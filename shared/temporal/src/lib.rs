@@ -9,7 +9,7 @@ mod client;
 mod scheduler;
 mod workflow;
 
-pub use client::{connect, connect_with_retry, ConnectError};
+pub use client::{connect, connect_with_retry, readiness_check, ConnectError};
 pub use scheduler::TemporalScheduler;
 pub use workflow::{
     workflow_id, CommandActivities, CommandRef, CommandWorkflow, TimerRef, GENERIC_TIMERS,

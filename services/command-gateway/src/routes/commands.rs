@@ -5,32 +5,19 @@ use std::time::Instant;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use kitchen_adapters::edge::Query;
 use kitchen_domain::catalog::{from_json_value, AnyCommand, CommandParseError};
 use kitchen_domain::ports::{CommandQueue, QueueError};
 use kitchen_domain::queue::{CommandRecord, Enqueued, NewCommand};
 use kitchen_domain::{CommandId, CorrelationId};
+use kitchen_wire::{CommandAccepted, CommandView, CommandsPage, SubmitCommand};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use uuid::Uuid;
 
 use crate::auth::Authenticated;
-use crate::problem::ApiError;
 use crate::startup::AppState;
-
-/// The request body. Unknown fields are refused so typos do not go unnoticed.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SubmitCommand {
-    /// The idempotency key; a new one is made when absent.
-    #[serde(default)]
-    id: Option<CommandId>,
-    #[serde(rename = "type")]
-    command_type: String,
-    payload: Value,
-    #[serde(default)]
-    correlation_id: Option<CorrelationId>,
-    #[serde(default)]
-    metadata: Option<serde_json::Map<String, Value>>,
-}
+use kitchen_adapters::edge::ApiError;
 
 async fn read_body(
     req: &HttpRequest,
@@ -109,37 +96,53 @@ fn parse(body: &[u8], caller: &kitchen_adapters::auth::Caller) -> Result<NewComm
                 )
             }
         })?;
+    let id = match request.id {
+        Some(id) => CommandId::from_uuid(id).map_err(|e| {
+            ApiError::bad_request("invalid_body", Some("id".into()), format!("`id`: {e}"))
+        })?,
+        None => CommandId::new_random(),
+    };
+    let correlation_id = match request.correlation_id {
+        Some(id) => CorrelationId::from_uuid(id).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_body",
+                Some("correlationId".into()),
+                format!("`correlationId`: {e}"),
+            )
+        })?,
+        None => CorrelationId::new_random(),
+    };
     Ok(NewCommand {
-        id: request.id.unwrap_or_else(CommandId::new_random),
+        id,
         tenant_id: caller.tenant,
         command_type: request.command_type,
         // Stored as the domain re-serialises it, so equal requests compare equal.
         payload: command.to_payload(),
         aggregate_id: command.stream(caller.tenant).aggregate_id,
         user_id: caller.subject.clone(),
-        correlation_id: request
-            .correlation_id
-            .unwrap_or_else(CorrelationId::new_random),
+        correlation_id,
         metadata: Value::Object(request.metadata.unwrap_or_default()),
     })
 }
 
-fn view(record: &CommandRecord) -> Value {
-    json!({
-        "commandId": record.id,
-        "type": record.command_type,
-        "status": record.status,
-        "correlationId": record.correlation_id,
-        "aggregateId": record.aggregate_id,
-        "rejection": record.error,
-        "eventSeqs": record.result_seqs,
-        "workflowId": record.workflow_id,
-        "attempts": record.attempts,
-        "createdAt": record.created_at,
-        "updatedAt": record.updated_at,
-    })
+fn view(record: &CommandRecord) -> CommandView {
+    CommandView::from(record)
 }
 
+/// Queues a command for the caller's tenant (the tenant comes from the token only).
+#[utoipa::path(post, path = "/v1/commands", tag = "commands", security(("bearer" = [])),
+    request_body = SubmitCommand,
+    responses(
+        (status = 202, description = "queued; `Location` is the command's URL", body = CommandAccepted,
+         headers(("Location" = String, description = "/v1/commands/{commandId}"))),
+        (status = 200, description = "the same id and body again: the stored command", body = CommandView),
+        (status = 400, description = "bad JSON, unknown field or type, invalid payload; `field` names it", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "token missing or not acceptable; see `WWW-Authenticate`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the id is taken by another body (`idempotency_conflict`)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "body larger than `gateway.max_body_bytes`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`Content-Type` is not JSON", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "database or signing keys unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant, command_id, correlation_id))]
 pub(crate) async fn submit(
     Authenticated(caller): Authenticated,
@@ -177,11 +180,11 @@ async fn submit_inner(
             tracing::info!(command_type = %record.command_type, "command accepted");
             Ok(HttpResponse::Accepted()
                 .insert_header((header::LOCATION, format!("/v1/commands/{}", record.id)))
-                .json(json!({
-                    "commandId": record.id,
-                    "status": record.status,
-                    "correlationId": record.correlation_id,
-                })))
+                .json(CommandAccepted {
+                    command_id: record.id.as_uuid(),
+                    status: record.status.into(),
+                    correlation_id: record.correlation_id.as_uuid(),
+                }))
         }
         Ok(Enqueued::Existing(record)) => {
             state.metrics.replayed();
@@ -189,11 +192,24 @@ async fn submit_inner(
                 .insert_header((header::LOCATION, format!("/v1/commands/{}", record.id)))
                 .json(view(&record)))
         }
-        Err(QueueError::IdempotencyConflict(id)) => Err(ApiError::IdempotencyConflict(id)),
+        Err(QueueError::IdempotencyConflict(id)) => Err(ApiError::Conflict {
+            code: "idempotency_conflict",
+            detail: format!("command {id} already exists with a different type or payload"),
+        }),
         Err(QueueError::Unavailable(e)) => Err(ApiError::Unavailable(e)),
     }
 }
 
+/// One command of the caller's tenant and what became of it.
+#[utoipa::path(get, path = "/v1/commands/{id}", tag = "commands", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the command id")),
+    responses(
+        (status = 200, description = "the command", body = CommandView),
+        (status = 400, description = "`id` is not a command id", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "token missing or not acceptable", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such command in this tenant", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "database unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant, command_id = %id))]
 pub(crate) async fn status(
     Authenticated(caller): Authenticated,
@@ -209,4 +225,82 @@ pub(crate) async fn status(
         Err(QueueError::Unavailable(e)) => Err(ApiError::Unavailable(e)),
         Err(QueueError::IdempotencyConflict(_)) => unreachable!("get never conflicts"),
     }
+}
+
+/// `GET /v1/commands` parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub(crate) struct CorrelationQuery {
+    /// The correlation id to follow (required).
+    correlation_id: Option<Uuid>,
+    /// The last command id of the previous page (its `nextAfter`).
+    after: Option<Uuid>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<u32>,
+}
+
+/// Largest page of `GET /v1/commands`.
+const MAX_COMMANDS_PAGE: u32 = 1000;
+
+fn id_param<T>(
+    name: &'static str,
+    raw: Uuid,
+    parse: impl Fn(Uuid) -> Result<T, kitchen_domain::IdError>,
+) -> Result<T, ApiError> {
+    parse(raw).map_err(|e| ApiError::bad_request("invalid_query", Some(name.into()), e.to_string()))
+}
+
+/// Every command of one correlation in the caller's tenant, oldest first, with
+/// status and event seqs: follow one user action through the platform.
+#[utoipa::path(get, path = "/v1/commands", tag = "commands", security(("bearer" = [])),
+    params(CorrelationQuery),
+    responses(
+        (status = 200, description = "a page of commands", body = CommandsPage),
+        (status = 400, description = "`correlationId` missing or a parameter invalid", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "token missing or not acceptable", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "database unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant, correlation_id))]
+pub(crate) async fn by_correlation(
+    Authenticated(caller): Authenticated,
+    Query(query): Query<CorrelationQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = query.correlation_id.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_query",
+            Some("correlationId".into()),
+            "`correlationId` is required",
+        )
+    })?;
+    let correlation = id_param("correlationId", raw, CorrelationId::from_uuid)?;
+    tracing::Span::current().record("correlation_id", tracing::field::display(correlation));
+    let after = query
+        .after
+        .map(|raw| id_param("after", raw, CommandId::from_uuid))
+        .transpose()?;
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_COMMANDS_PAGE {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            Some("limit".into()),
+            format!("`limit` must be between 1 and {MAX_COMMANDS_PAGE}"),
+        ));
+    }
+    let records = state
+        .queue
+        .by_correlation(caller.tenant, correlation, after, limit)
+        .await
+        .map_err(|e| match e {
+            QueueError::Unavailable(e) => ApiError::Unavailable(e),
+            QueueError::IdempotencyConflict(_) => unreachable!("a read never conflicts"),
+        })?;
+    let next_after = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.id.as_uuid()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(CommandsPage {
+        commands: records.iter().map(CommandView::from).collect(),
+        next_after,
+    }))
 }

@@ -1,30 +1,40 @@
-//! Liveness, readiness (Postgres reachable) and metrics.
+//! Liveness, readiness (Postgres reachable), metrics and the OpenAPI document.
 
 use actix_web::{web, HttpResponse};
-use diesel_async::RunQueryDsl;
+use kitchen_adapters::edge::ApiError;
+use kitchen_wire::Health;
 
-use crate::problem::ApiError;
 use crate::startup::AppState;
 
+/// The process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "alive", body = Health)))]
 pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
 }
 
+/// Every dependency answers (Postgres).
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "ready", body = Health),
+        (status = 503, description = "a dependency is down; the detail names it",
+         body = kitchen_wire::Problem, content_type = "application/problem+json"),
+    ))]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state
-        .pool
-        .get()
-        .await
-        .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
-    diesel::sql_query("SELECT 1")
-        .execute(&mut conn)
-        .await
-        .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+    state.readiness.respond().await
 }
 
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// The OpenAPI 3.1 document of this API, generated from the wire types.
+pub(crate) async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::openapi::document_json())
 }

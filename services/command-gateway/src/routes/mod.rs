@@ -1,29 +1,26 @@
 //! Route table.
 
-mod commands;
-mod health;
-mod reads;
+pub(crate) mod commands;
+pub(crate) mod health;
+pub(crate) mod reads;
 
 use actix_web::{web, HttpResponse};
 
-use crate::problem::ApiError;
+use kitchen_adapters::edge::ApiError;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/commands", web::post().to(commands::submit))
+        .route("/v1/commands", web::get().to(commands::by_correlation))
         .route("/v1/commands/{id}", web::get().to(commands::status))
         .route("/v1/snapshot", web::get().to(reads::snapshot))
         .route("/v1/events", web::get().to(reads::events))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics));
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/openapi.json", web::get().to(health::openapi));
 }
 
-/// Query strings that fail to parse become problem+json too.
-pub(crate) fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _| {
-        ApiError::bad_request("invalid_query", None, err.to_string()).into()
-    })
-}
+pub(crate) use kitchen_adapters::edge::query_config;
 
 /// Path segments that fail to parse become problem+json too.
 pub(crate) fn path_config() -> web::PathConfig {

@@ -2,26 +2,34 @@
 //! at) and `GET /v1/events?after=N&limit=M` (the log after N, in seq order).
 
 use actix_web::{web, HttpResponse};
+use kitchen_adapters::edge::{ApiError, Query};
 use kitchen_adapters::postgres::read_model::tenant_snapshot;
-use kitchen_domain::ports::{EventStore, StoreError, MAX_READ_LIMIT};
+use kitchen_domain::ports::{EventStore, StoreError};
 use kitchen_domain::Seq;
+use kitchen_wire::{EventView, EventsPage, SnapshotView, TenantSnapshotView};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::auth::Authenticated;
-use crate::problem::ApiError;
 use crate::startup::AppState;
 
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::InvalidLimit(_) => {
-            ApiError::bad_request("invalid_limit", Some("limit".into()), e.to_string())
+            ApiError::bad_request("invalid_query", Some("limit".into()), e.to_string())
         }
         StoreError::Unavailable(_) => ApiError::Unavailable(Box::new(e)),
         other => ApiError::Internal(Box::new(other)),
     }
 }
 
+/// Every aggregate of the tenant and the seq they are consistent at (hydration).
+#[utoipa::path(get, path = "/v1/snapshot", tag = "reads", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the snapshot", body = TenantSnapshotView),
+        (status = 401, description = "token missing or not acceptable", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 500, description = "stored data this release cannot read", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "database unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant))]
 pub(crate) async fn snapshot(
     Authenticated(caller): Authenticated,
@@ -30,50 +38,54 @@ pub(crate) async fn snapshot(
     let snapshot = tenant_snapshot(&state.pool, caller.tenant)
         .await
         .map_err(store_error)?;
-    Ok(HttpResponse::Ok().json(snapshot))
+    Ok(HttpResponse::Ok().json(TenantSnapshotView {
+        seq: snapshot.seq.get(),
+        aggregates: snapshot.aggregates.iter().map(SnapshotView::from).collect(),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// `GET /v1/events` parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EventsQuery {
-    after: Option<String>,
-    limit: Option<String>,
+    /// The last seq the client has (0: from the start).
+    after: Option<u64>,
+    /// Page size, 1 to `MAX_READ_LIMIT` (default 1000).
+    limit: Option<u32>,
 }
 
+/// The tenant's log after `after`, in seq order.
+#[utoipa::path(get, path = "/v1/events", tag = "reads", security(("bearer" = [])),
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "a page of events", body = EventsPage),
+        (status = 400, description = "`after` or `limit` invalid", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "token missing or not acceptable", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 500, description = "an event this release cannot read (a future schema version)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "database unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant))]
 pub(crate) async fn events(
     Authenticated(caller): Authenticated,
-    query: web::Query<EventsQuery>,
+    Query(query): Query<EventsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let after = match &query.after {
-        None => Seq::ZERO,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .and_then(|n| Seq::new(n).ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_after",
-                    Some("after".into()),
-                    "`after` must be a seq (an integer >= 0)",
-                )
-            })?,
-    };
-    let limit = match &query.limit {
-        None => 1000,
-        Some(raw) => raw.parse::<u32>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_limit",
-                Some("limit".into()),
-                format!("`limit` must be between 1 and {MAX_READ_LIMIT}"),
-            )
-        })?,
-    };
+    let after = query
+        .after
+        .and_then(|n| i64::try_from(n).ok())
+        .map(Seq::new)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_query", Some("after".into()), e.to_string()))?
+        .unwrap_or(Seq::ZERO);
+    let limit = query.limit.unwrap_or(1000);
     let events = state
         .events
         .read(caller.tenant, after, limit)
         .await
         .map_err(store_error)?;
-    let next_after = events.last().map(|e| e.seq).unwrap_or(after);
-    Ok(HttpResponse::Ok().json(json!({"events": events, "nextAfter": next_after})))
+    let next_after = events.last().map(|e| e.seq).unwrap_or(after).get();
+    Ok(HttpResponse::Ok().json(EventsPage {
+        events: events.iter().map(EventView::from).collect(),
+        next_after,
+    }))
 }

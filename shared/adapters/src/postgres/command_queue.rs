@@ -8,7 +8,7 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::RunQueryDsl;
 use kitchen_domain::ports::{CommandQueue, QueueError};
 use kitchen_domain::queue::{CommandError, CommandRecord, CommandStatus, Enqueued, NewCommand};
-use kitchen_domain::{AggregateId, CommandId, Seq, TenantId};
+use kitchen_domain::{AggregateId, CommandId, CorrelationId, Seq, TenantId};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -218,6 +218,56 @@ impl CommandQueue for PgCommandQueue {
                     .optional()?;
                 row.map(CommandRecord::try_from)
                     .transpose()
+                    .map_err(Failure::from)
+            }
+            .scope_boxed()
+        })
+        .await;
+        result.map_err(QueueError::from)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, correlation_id = %correlation))]
+    async fn by_correlation(
+        &self,
+        tenant: TenantId,
+        correlation: CorrelationId,
+        after: Option<CommandId>,
+        limit: u32,
+    ) -> Result<Vec<CommandRecord>, QueueError> {
+        let result = in_tenant_tx(&self.pool, tenant, |conn| {
+            async move {
+                let mut query = commands::table
+                    .filter(commands::tenant_id.eq(tenant.as_uuid()))
+                    .filter(commands::correlation_id.eq(correlation.as_uuid()))
+                    .into_boxed();
+                if let Some(after) = after {
+                    // Keyset paging on (created_at, id): stable under inserts.
+                    // An unknown cursor (or another tenant's) yields nothing.
+                    let cursor: Option<DateTime<Utc>> = commands::table
+                        .filter(commands::tenant_id.eq(tenant.as_uuid()))
+                        .filter(commands::id.eq(after.as_uuid()))
+                        .select(commands::created_at)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let Some(at) = cursor else {
+                        return Ok(Vec::new());
+                    };
+                    query = query.filter(
+                        commands::created_at.gt(at).or(commands::created_at
+                            .eq(at)
+                            .and(commands::id.gt(after.as_uuid()))),
+                    );
+                }
+                let rows: Vec<CommandRow> = query
+                    .order((commands::created_at.asc(), commands::id.asc()))
+                    .limit(i64::from(limit))
+                    .select(CommandRow::as_select())
+                    .load(conn)
+                    .await?;
+                rows.into_iter()
+                    .map(CommandRecord::try_from)
+                    .collect::<Result<Vec<_>, _>>()
                     .map_err(Failure::from)
             }
             .scope_boxed()

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS commands_correlation_idx;

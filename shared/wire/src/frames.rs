@@ -1,0 +1,25 @@
+//! The frames of `GET /v1/stream` (documented in `docs/asyncapi.yaml`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::events::EventView;
+
+/// Close code: the token expired; get a new one and reconnect with `after`.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+/// Close code: the socket did not keep up; reconnect with `after`.
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+/// Close code: server error (the database is unreachable, say); reconnect later.
+pub const CLOSE_SERVER_ERROR: u16 = 1011;
+/// Close code: the server is shutting down; reconnect (to another instance).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// A server -> client text frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum StreamFrame {
+    /// One event; `event.seq` orders them.
+    Event { event: EventView },
+    /// Catch-up done: everything up to `seq` was sent; what follows is live.
+    Ready { seq: i64 },
+}
