@@ -9,8 +9,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use kitchen_adapters::auth::{AuthError, JwtVerifier};
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::{self, PgEventStore, PgPool};
+use kitchen_adapters::shutdown::Shutdown;
 use serde_json::json;
-use tokio::sync::watch;
 
 use crate::auth::{find_token, TokenSource, SUBPROTOCOL};
 use crate::hub::Hub;
@@ -24,6 +24,7 @@ struct State {
     pool: PgPool,
     verifier: JwtVerifier,
     timing: Timing,
+    shutdown: Shutdown,
 }
 
 fn problem(status: u16, code: &str, detail: &str) -> HttpResponse {
@@ -113,6 +114,7 @@ async fn stream(req: HttpRequest, body: web::Payload, state: web::Data<State>) -
         state.hub.clone(),
         state.store.clone(),
         state.timing,
+        state.shutdown.clone(),
     ));
     response
 }
@@ -133,7 +135,6 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
 pub struct Application {
     address: SocketAddr,
     server: Server,
-    stop: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Application {
@@ -145,14 +146,16 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Binds `realtime.host:realtime.port` (0 = free port); connects as `kitchen_realtime`.
-    pub fn build(settings: &Settings) -> anyhow::Result<Application> {
+    /// Binds `realtime.host:realtime.port` (0 = free port); connects as
+    /// `kitchen_realtime`. Its hub and LISTEN connection start now and run
+    /// until `shutdown`, which also closes every socket (1001) and stops the
+    /// server.
+    pub fn build(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<Application> {
         let url = settings.database.role_url(DbRole::Realtime);
         let pool = postgres::pool(&url, settings.database.pool_size)?;
         let store = PgEventStore::new(pool.clone());
         let r = &settings.realtime;
-        let (stop, stopped) = watch::channel(false);
-        let hub = Hub::start(store.clone(), url, r.queue_capacity, stopped);
+        let hub = Hub::start(store.clone(), url, r.queue_capacity, shutdown.clone());
         let state = State {
             hub,
             store,
@@ -163,6 +166,7 @@ impl Application {
                 client_timeout: Duration::from_secs(r.client_timeout_secs),
                 write_timeout: Duration::from_secs(r.write_timeout_secs),
             },
+            shutdown: shutdown.clone(),
         };
         let listener = TcpListener::bind((r.host.as_str(), r.port))?;
         let address = listener.local_addr()?;
@@ -174,23 +178,24 @@ impl Application {
                 .route("/readyz", web::get().to(readyz))
         })
         .listen(listener)?
+        // Our `Shutdown` stops it. Sockets are connections in flight: they get
+        // up to 5 s to take their close frame, inside the 10 s to exit.
+        .disable_signals()
         .shutdown_timeout(5)
         .run();
-        Ok(Application {
-            address,
-            server,
-            stop,
-        })
+        shutdown.stop_server(&server);
+        Ok(Application { address, server })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
     }
 
-    /// Serves until SIGINT/SIGTERM.
+    /// Serves until the shutdown given to `build` fires and every socket
+    /// has been closed (or the drain time is up).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        let _ = self.stop.send(true);
-        result
+        self.server.await?;
+        tracing::info!("realtime stopped");
+        Ok(())
     }
 }
