@@ -135,6 +135,19 @@ impl Stack {
         pid
     }
 
+    /// SIGTERMs every worker child; each must exit within `within`. Returns
+    /// their exit statuses and how long each took.
+    pub async fn terminate_worker_processes(
+        &mut self,
+        within: Duration,
+    ) -> Vec<(std::process::ExitStatus, Duration)> {
+        let mut out = Vec::new();
+        for mut child in self.children.drain(..) {
+            out.push(kitchen_test_support::process::terminate(&mut child, within).await);
+        }
+        out
+    }
+
     /// SIGKILLs every worker child: a crash, no draining.
     pub async fn kill_worker_processes(&mut self) {
         for mut child in self.children.drain(..) {
