@@ -3,12 +3,16 @@
 use anyhow::Context;
 use command_gateway::Application;
 use kitchen_adapters::config::Settings;
+use kitchen_adapters::shutdown::Shutdown;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let settings = Settings::load().context("loading settings")?;
     kitchen_adapters::telemetry::init(&settings.log);
     let app = Application::build(&settings).context("building the gateway")?;
     tracing::info!(address = %app.address(), "command-gateway listening");
-    app.run_until_stopped().await.context("running the gateway")
+    app.run_until_stopped(shutdown)
+        .await
+        .context("running the gateway")
 }

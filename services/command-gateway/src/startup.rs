@@ -9,6 +9,7 @@ use kitchen_adapters::auth::JwtVerifier;
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::edge::{Check, Readiness};
 use kitchen_adapters::postgres::{self, PgCommandQueue, PgEventStore, PgPool};
+use kitchen_adapters::shutdown::Shutdown;
 
 use crate::metrics::Metrics;
 use crate::routes;
@@ -25,6 +26,9 @@ pub(crate) struct AppState {
     pub(crate) readiness: Readiness,
     pub(crate) max_body_bytes: usize,
 }
+
+/// Seconds in-flight requests get to finish after shutdown.
+const DRAIN_SECS: u64 = 5;
 
 /// A bound, not yet running, gateway.
 pub struct Application {
@@ -73,7 +77,10 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?
-        .shutdown_timeout(10)
+        // Our `Shutdown` stops it (see `run_until_stopped`); in-flight requests
+        // get DRAIN_SECS, well inside the 10 s a service has to exit.
+        .disable_signals()
+        .shutdown_timeout(DRAIN_SECS)
         .run();
         Ok(Application { address, server })
     }
@@ -86,8 +93,12 @@ impl Application {
         self.address.port()
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// Serves until `shutdown` fires, then stops accepting and lets in-flight
+    /// requests finish (at most `DRAIN_SECS`).
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> std::io::Result<()> {
+        shutdown.stop_server(&self.server);
+        self.server.await?;
+        tracing::info!("command-gateway stopped");
+        Ok(())
     }
 }

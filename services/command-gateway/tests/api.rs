@@ -29,7 +29,7 @@ impl TestApp {
         adjust(&mut settings);
         let app = Application::build(&settings).unwrap();
         let base = format!("http://{}", app.address());
-        tokio::spawn(app.run_until_stopped());
+        tokio::spawn(app.run_until_stopped(kitchen_adapters::shutdown::Shutdown::new()));
         TestApp {
             db,
             settings,

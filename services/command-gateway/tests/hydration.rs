@@ -63,7 +63,7 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
     let settings = db.platform_settings();
     let app = Application::build(&settings).unwrap();
     let base = format!("http://{}", app.address());
-    tokio::spawn(app.run_until_stopped());
+    tokio::spawn(app.run_until_stopped(kitchen_adapters::shutdown::Shutdown::new()));
     let http = reqwest::Client::new();
     let tenant = TenantId::new_random();
     let token = tokens::valid(&settings.auth, tenant);

@@ -4,9 +4,10 @@
 
 use kitchen_adapters::postgres::listen::{self, Heard};
 use kitchen_adapters::postgres::notify::{parse_command_notification, COMMANDS_CHANNEL};
+use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::{CommandId, TenantId};
 use secrecy::SecretString;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// What the listener tells the pump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,11 +18,7 @@ pub(crate) enum Wake {
     Sweep,
 }
 
-pub(crate) async fn run(
-    url: SecretString,
-    wakes: mpsc::Sender<Wake>,
-    shutdown: watch::Receiver<bool>,
-) {
+pub(crate) async fn run(url: SecretString, wakes: mpsc::Sender<Wake>, shutdown: Shutdown) {
     let (heard_tx, mut heard) = mpsc::channel(1024);
     let listener = tokio::spawn(listen::run(url, COMMANDS_CHANNEL, heard_tx, shutdown));
     while let Some(item) = heard.recv().await {

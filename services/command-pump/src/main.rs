@@ -3,15 +3,23 @@
 use anyhow::Context;
 use command_pump::Pump;
 use kitchen_adapters::config::Settings;
+use kitchen_adapters::shutdown::Shutdown;
 use kitchen_temporal::TemporalScheduler;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let settings = Settings::load().context("loading settings")?;
     kitchen_adapters::telemetry::init(&settings.log);
-    let client = kitchen_temporal::connect_with_retry(&settings.temporal, "kitchen-command-pump")
-        .await
-        .context("connecting to Temporal")?;
+    let client = tokio::select! {
+        client = kitchen_temporal::connect_with_retry(&settings.temporal, "kitchen-command-pump") => {
+            client.context("connecting to Temporal")?
+        }
+        () = shutdown.wait() => {
+            tracing::info!("shut down before Temporal was reached");
+            return Ok(());
+        }
+    };
     let scheduler = TemporalScheduler::new(client, settings.temporal.task_queue.clone());
     let pump = Pump::new(&settings, scheduler)?;
     let stats = pump.stats();
@@ -20,18 +28,15 @@ async fn main() -> anyhow::Result<()> {
         settings.pump.port,
         pump.pool().clone(),
         std::sync::Arc::new(move || stats.render()),
+        &shutdown,
     )
     .context("binding the ops endpoints")?;
-    let ops_handle = ops.handle();
-    tokio::spawn(ops);
+    let ops = tokio::spawn(ops);
     tracing::info!(%address, "pump ops endpoints (/healthz, /readyz, /metrics)");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        kitchen_adapters::shutdown::signal().await;
-        let _ = stop_tx.send(true);
-    });
     tracing::info!(task_queue = %settings.temporal.task_queue, "command-pump running");
-    pump.run(stop_rx).await;
-    ops_handle.stop(true).await;
+    pump.run(shutdown).await;
+    ops.await
+        .context("ops endpoints task")?
+        .context("ops endpoints")?;
     Ok(())
 }

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::{self, PgPool};
+use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::ports::JobScheduler;
 use kitchen_domain::{CommandId, TenantId};
 use secrecy::SecretString;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::claims;
 use crate::listener::{self, Wake};
@@ -25,7 +26,7 @@ pub struct PumpStats {
     pub start_failures: AtomicU64,
 }
 
-/// A configured pump. `run` until the shutdown signal.
+/// A configured pump. `run` until shutdown.
 pub struct Pump<S> {
     pool: PgPool,
     listen_url: SecretString,
@@ -37,6 +38,8 @@ pub struct Pump<S> {
     batch_size: u32,
     start_timeout: Duration,
     stats: Arc<PumpStats>,
+    /// The one `run` was given; its dispatch tasks watch it too.
+    shutdown: Shutdown,
 }
 
 impl PumpStats {
@@ -96,6 +99,7 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             batch_size: p.batch_size,
             start_timeout: Duration::from_millis(p.start_timeout_ms),
             stats: Arc::default(),
+            shutdown: Shutdown::new(),
         })
     }
 
@@ -107,9 +111,16 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
         &self.pool
     }
 
-    /// Runs until `shutdown` turns true; in-flight starts finish first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let pump = Arc::new(self);
+    /// Runs until `shutdown` fires. Then it claims nothing more; a dispatch
+    /// whose start is still waiting on Temporal gives its claim back (pending,
+    /// due at once), so the next pump takes it without waiting
+    /// `stale_claim_secs`; one past its start is marked dispatched. It returns
+    /// when no claim of its own is left.
+    pub async fn run(self, shutdown: Shutdown) {
+        let pump = Arc::new(Pump {
+            shutdown: shutdown.clone(),
+            ..self
+        });
         let (wake_tx, mut wake_rx) = mpsc::channel(1024);
         let listener = tokio::spawn(listener::run(
             pump.listen_url.clone(),
@@ -129,9 +140,15 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
                     None => break,
                 },
                 _ = sweep.tick() => pump.sweep(&slots).await,
-                _ = shutdown.changed() => break,
+                () = shutdown.wait() => break,
+            }
+            if shutdown.is_triggered() {
+                break;
             }
         }
+        // Unread wakes must not hold up the listener's exit.
+        drop(wake_rx);
+        // Every dispatch holds a slot until its claim is settled.
         let _ = slots.acquire_many(PARALLEL_STARTS as u32).await;
         let _ = listener.await;
         tracing::info!("pump stopped");
@@ -144,6 +161,9 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
                     tracing::debug!(count = due.len(), "sweep found due commands");
                 }
                 for (tenant, id) in due {
+                    if self.shutdown.is_triggered() {
+                        break;
+                    }
                     self.spawn_dispatch(slots, tenant, id).await;
                 }
             }
@@ -151,16 +171,24 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
         }
     }
 
-    /// Waits for a free slot, then dispatches in a task of its own.
+    /// Waits for a free slot, then dispatches in a task of its own. Nothing
+    /// new starts once shutdown fired (the sweep of the next pump finds it).
     async fn spawn_dispatch(
         self: &Arc<Self>,
         slots: &Arc<Semaphore>,
         tenant: TenantId,
         id: CommandId,
     ) {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            () = self.shutdown.wait() => return,
+        };
+        let Ok(slot) = slot else {
             return;
         };
+        if self.shutdown.is_triggered() {
+            return;
+        }
         let pump = self.clone();
         tokio::spawn(async move {
             if let Err(e) = pump.dispatch(tenant, id).await {
@@ -172,6 +200,9 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
 
     #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id))]
     async fn dispatch(&self, tenant: TenantId, id: CommandId) -> Result<(), claims::ClaimError> {
+        if self.shutdown.is_triggered() {
+            return Ok(());
+        }
         let began = std::time::Instant::now();
         let Some(claimed) = claims::claim(&self.pool, tenant, id, self.stale_after).await? else {
             return Ok(());
@@ -179,8 +210,17 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
         let claimed_in = began.elapsed();
         let start = self.scheduler.schedule(tenant, id, &claimed.command_type);
         // If the start reached Temporal after all, the retry is a duplicate start,
-        // which counts as success: the timeout cannot cause a second run.
-        let started = match tokio::time::timeout(self.start_timeout, start).await {
+        // which counts as success: neither the timeout nor shutdown can cause a
+        // second run.
+        let started = tokio::select! {
+            started = tokio::time::timeout(self.start_timeout, start) => started,
+            () = self.shutdown.wait() => {
+                tracing::info!("shutting down mid-start; giving the claim back");
+                claims::release(&self.pool, tenant, id, Duration::ZERO).await?;
+                return Ok(());
+            }
+        };
+        let started = match started {
             Ok(result) => result,
             Err(_) => {
                 Err(format!("workflow start timed out after {:?}", self.start_timeout).into())

@@ -2,7 +2,8 @@
 //! tells it which tenant has new events; it reads them once from the table (by
 //! seq, through RLS) and hands the same serialised frames to every socket of that
 //! tenant. A socket whose queue is full is dropped from its room and told so:
-//! memory never grows with a stuck client.
+//! memory never grows with a stuck client. On shutdown the hub stops and drops
+//! every queue (sockets close with 1001 and their resume hint).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,10 +12,11 @@ use std::sync::Arc;
 use kitchen_adapters::postgres::listen::{self, Heard};
 use kitchen_adapters::postgres::notify::{parse_events_notification, EVENTS_CHANNEL};
 use kitchen_adapters::postgres::PgEventStore;
+use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::ports::EventStore;
 use kitchen_domain::{Seq, TenantId};
 use secrecy::SecretString;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::wire;
 
@@ -110,11 +112,16 @@ impl Hub {
         store: PgEventStore,
         listen_url: SecretString,
         queue_capacity: usize,
-        shutdown: watch::Receiver<bool>,
+        shutdown: Shutdown,
     ) -> Hub {
         let (commands, inbox) = mpsc::unbounded_channel();
         let (heard_tx, mut heard_rx) = mpsc::channel(4096);
-        tokio::spawn(listen::run(listen_url, EVENTS_CHANNEL, heard_tx, shutdown));
+        tokio::spawn(listen::run(
+            listen_url,
+            EVENTS_CHANNEL,
+            heard_tx,
+            shutdown.clone(),
+        ));
         let forward = commands.clone();
         tokio::spawn(async move {
             while let Some(heard) = heard_rx.recv().await {
@@ -123,7 +130,7 @@ impl Hub {
                 }
             }
         });
-        tokio::spawn(run(store, inbox, commands.clone()));
+        tokio::spawn(run(store, inbox, commands.clone(), shutdown));
         Hub {
             commands,
             next_id: Arc::default(),
@@ -153,13 +160,21 @@ impl Hub {
     }
 }
 
+/// Runs until `shutdown`. It holds a sender to its own inbox (`me`, for the
+/// results of its reads), so the inbox alone would never end it.
 async fn run(
     store: PgEventStore,
     mut inbox: mpsc::UnboundedReceiver<Command>,
     me: mpsc::UnboundedSender<Command>,
+    shutdown: Shutdown,
 ) {
     let mut rooms: HashMap<TenantId, Room> = HashMap::new();
-    while let Some(command) = inbox.recv().await {
+    loop {
+        let command = tokio::select! {
+            command = inbox.recv() => command,
+            () = shutdown.wait() => None,
+        };
+        let Some(command) = command else { break };
         match command {
             Command::Join {
                 tenant,
@@ -239,6 +254,8 @@ async fn run(
             }
         }
     }
+    // Dropping the rooms closes every member's queue.
+    tracing::info!(rooms = rooms.len(), "hub stopped");
 }
 
 fn drop_if_empty(rooms: &mut HashMap<TenantId, Room>, tenant: TenantId) {

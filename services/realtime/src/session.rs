@@ -1,7 +1,8 @@
 //! One WebSocket: catch up from the table, say `ready`, then relay live batches,
 //! de-duplicated and gap-filled by seq, so every event is sent once and in order.
-//! Heartbeats detect dead peers; the socket closes when its token expires or when
-//! it cannot keep up (its queue in the hub overflowed, or a write timed out).
+//! Heartbeats detect dead peers; the socket closes when its token expires, when
+//! it cannot keep up (its queue in the hub overflowed, or a write timed out), or
+//! on shutdown (1001, with where to resume).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use kitchen_adapters::auth::Caller;
 use kitchen_adapters::postgres::PgEventStore;
+use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::ports::EventStore;
 use kitchen_domain::Seq;
 
@@ -25,10 +27,17 @@ pub(crate) struct Timing {
 
 const PAGE: u32 = 1000;
 
+/// On shutdown, how long the close frame may wait behind unread frames: the
+/// process has to exit within 10 s, and a client that does not read in time
+/// resumes from the same `after` either way.
+const SHUTDOWN_CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 /// Why the relay stopped.
 enum End {
     Close(u16, String),
     Gone,
+    /// Shutdown fired; becomes a 1001 close once the relay let go of the socket.
+    ShuttingDown,
 }
 
 struct Socket {
@@ -53,7 +62,7 @@ impl Socket {
     }
 
     fn resume_hint(&self, why: &str) -> String {
-        format!("{why}; reconnect with after={}", self.last)
+        wire::resume_hint(why, self.last)
     }
 
     /// Sends every event of the table after `self.last` up to `until` (or to the end).
@@ -92,6 +101,7 @@ pub(crate) async fn run(
     hub: Hub,
     store: PgEventStore,
     timing: Timing,
+    shutdown: Shutdown,
 ) {
     let tenant = caller.tenant;
     let expires_in = (caller.expires_at - chrono::Utc::now())
@@ -108,7 +118,7 @@ pub(crate) async fn run(
         last: after,
     };
 
-    let end = async {
+    let relay = async {
         socket.send_from_table(None).await?;
         socket.send(wire::ready_frame(socket.last)).await?;
         let expiry = tokio::time::sleep(expires_in);
@@ -123,7 +133,8 @@ pub(crate) async fn run(
                         if subscription.lagged.load(Ordering::SeqCst) {
                             return Err(End::Close(wire::CLOSE_TOO_SLOW, socket.resume_hint("too slow")));
                         }
-                        return Err(End::Close(1001, socket.resume_hint("server going away")));
+                        // The hub stopped: shutdown.
+                        return Err(End::Close(wire::CLOSE_GOING_AWAY, socket.resume_hint(wire::GOING_AWAY)));
                     };
                     let Some(first) = batch.first().map(|f| f.seq) else { continue };
                     if first > socket.last + 1 {
@@ -163,8 +174,25 @@ pub(crate) async fn run(
         }
         #[allow(unreachable_code)]
         Ok::<(), End>(())
-    }
-    .await;
+    };
+    // Shutdown interrupts any phase, catch-up included. A write it cuts short
+    // was not counted in `socket.last`, so the hint never skips an event.
+    let end = tokio::select! {
+        end = relay => end,
+        () = shutdown.wait() => Err(End::ShuttingDown),
+    };
+    let end = match end {
+        Err(End::ShuttingDown) => Err(End::Close(
+            wire::CLOSE_GOING_AWAY,
+            socket.resume_hint(wire::GOING_AWAY),
+        )),
+        other => other,
+    };
+    let close_wait = if shutdown.is_triggered() {
+        timing.client_timeout.min(SHUTDOWN_CLOSE_WAIT)
+    } else {
+        timing.client_timeout
+    };
 
     drop(subscription);
     if let Err(End::Close(code, description)) = end {
@@ -177,6 +205,6 @@ pub(crate) async fn run(
         // slow client until its heartbeat timeout to drain and see the code.
         // Nothing new is queued meanwhile (the socket left its room), so memory
         // stays bounded.
-        let _ = tokio::time::timeout(timing.client_timeout, session.close(Some(reason))).await;
+        let _ = tokio::time::timeout(close_wait, session.close(Some(reason))).await;
     }
 }

@@ -12,9 +12,9 @@ use kitchen_adapters::edge::{
     query_config, request_token, ApiError, Check, Query, Readiness, TokenSource, SUBPROTOCOL,
 };
 use kitchen_adapters::postgres::{self, PgEventStore};
+use kitchen_adapters::shutdown::Shutdown;
 use kitchen_wire::Health;
 use serde::Deserialize;
-use tokio::sync::watch;
 
 use crate::hub::Hub;
 use crate::session::{self, Timing};
@@ -27,6 +27,7 @@ struct State {
     readiness: Readiness,
     verifier: JwtVerifier,
     timing: Timing,
+    shutdown: Shutdown,
 }
 
 /// `GET /v1/stream` parameters (percent-decoded; unknown ones are ignored, as
@@ -97,6 +98,7 @@ async fn stream(
         state.hub.clone(),
         state.store.clone(),
         state.timing,
+        state.shutdown.clone(),
     ));
     Ok(response)
 }
@@ -115,7 +117,6 @@ async fn readyz(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
 pub struct Application {
     address: SocketAddr,
     server: Server,
-    stop: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Application {
@@ -127,14 +128,16 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Binds `realtime.host:realtime.port` (0 = free port); connects as `kitchen_realtime`.
-    pub fn build(settings: &Settings) -> anyhow::Result<Application> {
+    /// Binds `realtime.host:realtime.port` (0 = free port); connects as
+    /// `kitchen_realtime`. Its hub and LISTEN connection start now and run
+    /// until `shutdown`, which also closes every socket (1001) and stops the
+    /// server.
+    pub fn build(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<Application> {
         let url = settings.database.role_url(DbRole::Realtime);
         let pool = postgres::pool(&url, settings.database.pool_size)?;
         let store = PgEventStore::new(pool.clone());
         let r = &settings.realtime;
-        let (stop, stopped) = watch::channel(false);
-        let hub = Hub::start(store.clone(), url, r.queue_capacity, stopped);
+        let hub = Hub::start(store.clone(), url, r.queue_capacity, shutdown.clone());
         let state = State {
             hub,
             store,
@@ -145,6 +148,7 @@ impl Application {
                 client_timeout: Duration::from_secs(r.client_timeout_secs),
                 write_timeout: Duration::from_secs(r.write_timeout_secs),
             },
+            shutdown: shutdown.clone(),
         };
         let listener = TcpListener::bind((r.host.as_str(), r.port))?;
         let address = listener.local_addr()?;
@@ -157,23 +161,24 @@ impl Application {
                 .route("/readyz", web::get().to(readyz))
         })
         .listen(listener)?
+        // Our `Shutdown` stops it. Sockets are connections in flight: they get
+        // up to 5 s to take their close frame, inside the 10 s to exit.
+        .disable_signals()
         .shutdown_timeout(5)
         .run();
-        Ok(Application {
-            address,
-            server,
-            stop,
-        })
+        shutdown.stop_server(&server);
+        Ok(Application { address, server })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
     }
 
-    /// Serves until SIGINT/SIGTERM.
+    /// Serves until the shutdown given to `build` fires and every socket
+    /// has been closed (or the drain time is up).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        let _ = self.stop.send(true);
-        result
+        self.server.await?;
+        tracing::info!("realtime stopped");
+        Ok(())
     }
 }

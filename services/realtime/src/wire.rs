@@ -7,12 +7,30 @@
 //! - `{"type": "ready", "seq": N}` — catch-up done: everything up to N was sent,
 //!   what follows is live.
 //!
-//! Close codes: `4001` token expired, `4008` too slow, `1011` server error,
-//! `1001` going away (shutdown); each but 1011 carries the resume hint.
+//! Close codes; every close reason ends with `reconnect with after=<N>`, N the
+//! last seq sent on that socket (see [`resume_hint`]):
+//! - `4001` token expired — get a new token and reconnect with `after`;
+//! - `4008` too slow — the socket did not keep up; reconnect with `after`;
+//! - `1011` server error (e.g. the database is unreachable); reconnect later;
+//! - `1001` server going away (SIGTERM/SIGINT: the instance is shutting down) —
+//!   reason `server going away; reconnect with after=N`; reconnect (to another
+//!   instance, or this one once it is back) with `after=N`. Sent to every
+//!   socket, whatever phase it is in, before the process exits.
 
 use kitchen_domain::RecordedEvent;
 use kitchen_wire::{EventView, StreamFrame};
 pub(crate) use kitchen_wire::{CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW};
+
+pub(crate) use kitchen_wire::CLOSE_GOING_AWAY;
+
+/// Why a 1001 close happened (the start of its reason).
+pub(crate) const GOING_AWAY: &str = "server going away";
+
+/// A close reason: `why` and where to resume, `"<why>; reconnect with
+/// after=<last seq sent>"` (well under the 123 bytes a close reason may hold).
+pub(crate) fn resume_hint(why: &str, last_sent: i64) -> String {
+    format!("{why}; reconnect with after={last_sent}")
+}
 
 fn text(frame: &StreamFrame) -> String {
     serde_json::to_string(frame).expect("a frame serialises")

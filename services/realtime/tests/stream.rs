@@ -33,7 +33,8 @@ impl Rt {
         let db = TestDb::new().await.unwrap();
         let mut settings = db.platform_settings();
         adjust(&mut settings);
-        let app = Application::build(&settings).unwrap();
+        let app =
+            Application::build(&settings, &kitchen_adapters::shutdown::Shutdown::new()).unwrap();
         let address = app.address().to_string();
         tokio::spawn(app.run_until_stopped());
         let store = PgEventStore::new(db.pool(DbRole::Worker));

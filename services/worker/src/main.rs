@@ -2,9 +2,11 @@
 
 use anyhow::Context;
 use kitchen_adapters::config::{DbRole, Settings};
+use kitchen_adapters::shutdown::Shutdown;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let settings = Settings::load().context("loading settings")?;
     kitchen_adapters::telemetry::init(&settings.log);
     let pool = kitchen_adapters::postgres::pool(
@@ -16,12 +18,14 @@ async fn main() -> anyhow::Result<()> {
         settings.worker.port,
         pool.clone(),
         std::sync::Arc::new(String::new),
+        &shutdown,
     )
     .context("binding the ops endpoints")?;
     let ops_handle = ops.handle();
     tokio::spawn(ops);
     tracing::info!(%address, "worker ops endpoints (/healthz, /readyz, /metrics)");
-    let result = worker::run(&settings, pool, kitchen_adapters::shutdown::signal()).await;
+    let result = worker::run(&settings, pool, shutdown).await;
+    // Also when the worker failed on its own: the process ends either way.
     ops_handle.stop(true).await;
     result
 }

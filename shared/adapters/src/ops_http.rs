@@ -9,6 +9,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use diesel_async::RunQueryDsl;
 
 use crate::postgres::PgPool;
+use crate::shutdown::Shutdown;
 
 /// Renders the service's metrics in the Prometheus text format.
 pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
@@ -51,12 +52,13 @@ async fn metrics(state: web::Data<OpsState>) -> HttpResponse {
 }
 
 /// Binds `host:port` (0 = any free port) and returns the address and a server
-/// future to spawn; it stops on SIGINT/SIGTERM like any actix server.
+/// future to spawn; it stops (gracefully) when `shutdown` fires.
 pub fn serve(
     host: &str,
     port: u16,
     pool: PgPool,
     metrics_fn: MetricsFn,
+    shutdown: &Shutdown,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
     let state = OpsState {
         pool,
@@ -74,6 +76,8 @@ pub fn serve(
     .workers(1)
     .listen(listener)?
     .disable_signals()
+    .shutdown_timeout(2)
     .run();
+    shutdown.stop_server(&server);
     Ok((address, server))
 }

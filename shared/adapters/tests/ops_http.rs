@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use kitchen_adapters::config::DbRole;
 use kitchen_adapters::ops_http;
+use kitchen_adapters::shutdown::Shutdown;
 use kitchen_test_support::TestDb;
 
 #[actix_web::test]
@@ -14,6 +15,7 @@ async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
         0,
         db.pool(DbRole::Pump),
         Arc::new(|| "my_metric 7\n".to_string()),
+        &Shutdown::new(),
     )
     .unwrap();
     actix_web::rt::spawn(server);
@@ -30,7 +32,14 @@ async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
     settings.port = 1;
     let dead_pool =
         kitchen_adapters::postgres::pool(&settings.url_for(DbRole::Pump, &db.name), 1).unwrap();
-    let (dead, server) = ops_http::serve("127.0.0.1", 0, dead_pool, Arc::new(String::new)).unwrap();
+    let (dead, server) = ops_http::serve(
+        "127.0.0.1",
+        0,
+        dead_pool,
+        Arc::new(String::new),
+        &Shutdown::new(),
+    )
+    .unwrap();
     actix_web::rt::spawn(server);
     let response = http
         .get(format!("http://{dead}/readyz"))

@@ -117,6 +117,19 @@ impl OwnedTemporal {
         );
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open and requests
+    /// hang, unanswered, until [`OwnedTemporal::thaw`].
+    pub fn freeze(&self) {
+        let pid = self.child.as_ref().and_then(Child::id).expect("running");
+        crate::process::send_signal(pid, "STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        let pid = self.child.as_ref().and_then(Child::id).expect("running");
+        crate::process::send_signal(pid, "CONT");
+    }
+
     /// Kills the server (SIGKILL): an outage, not a clean shutdown.
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -129,6 +142,7 @@ impl OwnedTemporal {
 impl Drop for OwnedTemporal {
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
+            // A frozen process dies of SIGKILL too.
             let _ = child.start_kill();
         }
         let _ = std::fs::remove_file(&self.db_file);

@@ -11,12 +11,12 @@ use command_gateway::Application;
 use command_pump::{Pump, PumpStats};
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::PgEventStore;
+use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::ports::EventStore;
 use kitchen_domain::{RecordedEvent, Seq, TenantId};
 use kitchen_temporal::TemporalScheduler;
 use kitchen_test_support::{temporal, tokens, TestDb};
 use serde_json::{json, Value};
-use tokio::sync::watch;
 use uuid::Uuid;
 
 pub struct Stack {
@@ -25,15 +25,8 @@ pub struct Stack {
     pub base: String,
     pub http: reqwest::Client,
     pub tenant: TenantId,
-    pumps: Vec<(
-        watch::Sender<bool>,
-        tokio::task::JoinHandle<()>,
-        Arc<PumpStats>,
-    )>,
-    workers: Vec<(
-        tokio::sync::oneshot::Sender<()>,
-        std::thread::JoinHandle<anyhow::Result<()>>,
-    )>,
+    pumps: Vec<(Shutdown, tokio::task::JoinHandle<()>, Arc<PumpStats>)>,
+    workers: Vec<(Shutdown, std::thread::JoinHandle<anyhow::Result<()>>)>,
     children: Vec<tokio::process::Child>,
 }
 
@@ -50,7 +43,7 @@ impl Stack {
         adjust(&mut settings);
         let app = Application::build(&settings).unwrap();
         let base = format!("http://{}", app.address());
-        tokio::spawn(app.run_until_stopped());
+        tokio::spawn(app.run_until_stopped(Shutdown::new()));
         Stack {
             db,
             settings,
@@ -86,8 +79,8 @@ impl Stack {
         let scheduler = TemporalScheduler::new(client, self.settings.temporal.task_queue.clone());
         let pump = Pump::new(&self.settings, scheduler).unwrap();
         let stats = pump.stats();
-        let (stop, stopped) = watch::channel(false);
-        let handle = tokio::spawn(pump.run(stopped));
+        let stop = Shutdown::new();
+        let handle = tokio::spawn(pump.run(stop.clone()));
         self.pumps.push((stop, handle, stats.clone()));
         stats
     }
@@ -95,13 +88,14 @@ impl Stack {
     /// Stops every pump and waits for them.
     pub async fn stop_pumps(&mut self) {
         for (stop, handle, _) in self.pumps.drain(..) {
-            let _ = stop.send(true);
+            stop.trigger();
             let _ = handle.await;
         }
     }
 
     pub async fn start_worker(&mut self) {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let stop = Shutdown::new();
+        let stopped = stop.clone();
         let settings = self.settings.clone();
         let pool = self.db.pool(DbRole::Worker);
         // The SDK's worker future is not Send: give it a runtime of its own.
@@ -110,16 +104,14 @@ impl Stack {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            runtime.block_on(worker::run(&settings, pool, async move {
-                let _ = stopped.await;
-            }))
+            runtime.block_on(worker::run(&settings, pool, stopped))
         });
         self.workers.push((stop, handle));
     }
 
     pub async fn stop_workers(&mut self) {
         for (stop, handle) in self.workers.drain(..) {
-            let _ = stop.send(());
+            stop.trigger();
             let joined = tokio::task::spawn_blocking(move || handle.join());
             let _ = tokio::time::timeout(Duration::from_secs(15), joined).await;
         }
@@ -143,6 +135,19 @@ impl Stack {
         pid
     }
 
+    /// SIGTERMs every worker child; each must exit within `within`. Returns
+    /// their exit statuses and how long each took.
+    pub async fn terminate_worker_processes(
+        &mut self,
+        within: Duration,
+    ) -> Vec<(std::process::ExitStatus, Duration)> {
+        let mut out = Vec::new();
+        for mut child in self.children.drain(..) {
+            out.push(kitchen_test_support::process::terminate(&mut child, within).await);
+        }
+        out
+    }
+
     /// SIGKILLs every worker child: a crash, no draining.
     pub async fn kill_worker_processes(&mut self) {
         for mut child in self.children.drain(..) {
@@ -152,7 +157,7 @@ impl Stack {
 
     /// Starts realtime on a free port; returns its `ws://` base URL.
     pub fn start_realtime(&self) -> String {
-        let app = realtime::Application::build(&self.settings).unwrap();
+        let app = realtime::Application::build(&self.settings, &Shutdown::new()).unwrap();
         let url = format!("ws://{}", app.address());
         tokio::spawn(app.run_until_stopped());
         url

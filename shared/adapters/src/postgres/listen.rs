@@ -7,7 +7,9 @@ use std::time::Duration;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+
+use crate::shutdown::Shutdown;
 
 /// What the listener reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,25 +24,30 @@ pub enum Heard {
 /// noticed even when no notification arrives.
 const LIVENESS_CHECK: Duration = Duration::from_secs(5);
 
-/// Listens on `channel` until `shutdown` turns true, reconnecting with backoff.
+/// Listens on `channel` until `shutdown` fires, reconnecting with backoff.
 pub async fn run(
     url: SecretString,
     channel: &'static str,
     heard: mpsc::Sender<Heard>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_triggered() {
             return;
         }
-        match listen_once(&url, channel, &heard, &mut shutdown, &mut backoff).await {
+        // Connecting can hang on an unreachable server: shutdown wins over it.
+        let attempt = tokio::select! {
+            attempt = listen_once(&url, channel, &heard, &shutdown, &mut backoff) => attempt,
+            () = shutdown.wait() => return,
+        };
+        match attempt {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(cause = %e, channel, retry_in = ?backoff, "LISTEN connection lost; reconnecting");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => return,
+                    () = shutdown.wait() => return,
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -55,7 +62,7 @@ async fn listen_once(
     url: &SecretString,
     channel: &'static str,
     heard: &mpsc::Sender<Heard>,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &Shutdown,
     backoff: &mut Duration,
 ) -> Result<(), String> {
     let mut conn = AsyncPgConnection::establish(url.expose_secret())
@@ -75,7 +82,7 @@ async fn listen_once(
             tokio::select! {
                 next = stream.next() => Some(next),
                 _ = tokio::time::sleep(LIVENESS_CHECK) => None,
-                _ = shutdown.changed() => return Ok(()),
+                () = shutdown.wait() => return Ok(()),
             }
         };
         match next {
