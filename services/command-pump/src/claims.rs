@@ -40,6 +40,8 @@ pub(crate) struct Claimed {
     pub(crate) command_type: String,
     #[diesel(sql_type = Integer)]
     pub(crate) attempts: i32,
+    #[diesel(sql_type = SqlUuid)]
+    pub(crate) correlation_id: Uuid,
 }
 
 fn interval(d: Duration) -> diesel::data_types::PgInterval {
@@ -81,7 +83,8 @@ pub(crate) async fn claim(
     let mut conn = pool.get().await.map_err(TxError::from)?;
     let claimed = Prepared(
         diesel::sql_query(
-            "SELECT claimed_type AS command_type, claimed_attempts AS attempts
+            "SELECT claimed_type AS command_type, claimed_attempts AS attempts,
+                    claimed_correlation AS correlation_id
              FROM claim_command($1, $2, $3)",
         )
         .bind::<SqlUuid, _>(tenant.as_uuid())

@@ -8,7 +8,7 @@ use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::{self, PgPool};
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::ports::JobScheduler;
-use kitchen_domain::{CommandId, TenantId};
+use kitchen_domain::{CommandId, CorrelationId, TenantId};
 use secrecy::SecretString;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -198,7 +198,7 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
         });
     }
 
-    #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id))]
+    #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id, correlation_id))]
     async fn dispatch(&self, tenant: TenantId, id: CommandId) -> Result<(), claims::ClaimError> {
         if self.shutdown.is_triggered() {
             return Ok(());
@@ -208,7 +208,12 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             return Ok(());
         };
         let claimed_in = began.elapsed();
-        let start = self.scheduler.schedule(tenant, id, &claimed.command_type);
+        let correlation = CorrelationId::from_uuid(claimed.correlation_id)
+            .map_err(|e| claims::ClaimError::Corrupt(e.to_string()))?;
+        tracing::Span::current().record("correlation_id", tracing::field::display(correlation));
+        let start = self
+            .scheduler
+            .schedule(tenant, id, &claimed.command_type, correlation);
         // If the start reached Temporal after all, the retry is a duplicate start,
         // which counts as success: neither the timeout nor shutdown can cause a
         // second run.

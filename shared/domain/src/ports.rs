@@ -189,7 +189,8 @@ pub struct Scheduled {
 
 /// Starts durable work for an accepted command (the Temporal adapter).
 pub trait JobScheduler: Send + Sync {
-    /// Starts the workflow for `command` with the id `{tenant}-{command}`.
+    /// Starts the workflow for `command` with the id `{tenant}-{command}`,
+    /// carrying `correlation` where operators can find it (the memo).
     /// Starting an id that is already running or finished MUST count as success
     /// (`newly_started: false`): it makes dispatch idempotent.
     fn schedule(
@@ -197,6 +198,7 @@ pub trait JobScheduler: Send + Sync {
         tenant: TenantId,
         command: crate::ids::CommandId,
         command_type: &str,
+        correlation: crate::ids::CorrelationId,
     ) -> impl Future<Output = Result<Scheduled, BackendError>> + Send;
 }
 

@@ -10,7 +10,7 @@ mod scheduler;
 mod workflow;
 
 pub use client::{connect, connect_with_retry, readiness_check, ConnectError};
-pub use scheduler::TemporalScheduler;
+pub use scheduler::{TemporalScheduler, MEMO_COMMAND_TYPE, MEMO_CORRELATION_ID};
 pub use workflow::{
     workflow_id, CommandActivities, CommandRef, CommandWorkflow, TimerRef, GENERIC_TIMERS,
 };

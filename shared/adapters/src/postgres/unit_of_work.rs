@@ -71,7 +71,7 @@ impl CommandUnitOfWork {
     }
 
     /// Runs the command to its final status (see the module docs).
-    #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id))]
+    #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id, correlation_id))]
     pub async fn run(
         &self,
         tenant: TenantId,
@@ -90,7 +90,7 @@ impl CommandUnitOfWork {
     /// same aggregate, with event ids derived from the command and the timer.
     /// Returns the seqs appended, or `None` when the aggregate no longer takes
     /// it (a cancelled order, say) or it ran before: neither is an error.
-    #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id, timer = index))]
+    #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id, timer = index, correlation_id))]
     pub async fn fire_timer(
         &self,
         tenant: TenantId,
@@ -128,6 +128,10 @@ async fn run_in_tx(
     id: CommandId,
 ) -> Result<CommandOutcome, UnitOfWorkError> {
     let record = load_command(conn, tenant, id, true).await?;
+    tracing::Span::current().record(
+        "correlation_id",
+        tracing::field::display(record.correlation_id),
+    );
     if record.status.is_final() {
         return Ok(stored_outcome(&record));
     }
@@ -181,6 +185,10 @@ async fn fire_timer_in_tx(
     index: usize,
 ) -> Result<TimerOutcome, UnitOfWorkError> {
     let record = load_command(conn, tenant, id, false).await?;
+    tracing::Span::current().record(
+        "correlation_id",
+        tracing::field::display(record.correlation_id),
+    );
     let Some(command) = AnyCommand::parse(&record.command_type, &record.payload)
         .ok()
         .and_then(|command| command.timer_command(index))
