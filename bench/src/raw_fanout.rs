@@ -107,6 +107,7 @@ async fn socket(stream: TcpStream, rooms: Rooms) {
         .write_buffer_size(8192);
     let accepted = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
+        #[allow(clippy::result_large_err)] // tungstenite's callback signature
         |req: &Request, resp: Response| {
             tenant = tenant_param(req.uri().query());
             Ok(resp)

@@ -153,7 +153,7 @@ impl Client {
                             "-- caught up at seq {}; live events follow",
                             frame["seq"]
                         )),
-                        _ => out.line(text.to_string()),
+                        _ => out.line(&text),
                     }
                 }
                 Message::Close(frame) => {

@@ -168,7 +168,9 @@ async fn malformed_bodies_get_a_problem_naming_the_field_and_leave_no_row() {
         f(&mut body);
         body.to_string().into_bytes()
     };
-    let cases: Vec<(&str, Vec<u8>, &str, u16, &str, Option<&str>)> = vec![
+    // (label, body, content type, status, code, field)
+    type Case<'a> = (&'a str, Vec<u8>, &'a str, u16, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "not JSON",
             b"{\"type\": ".to_vec(),

@@ -93,6 +93,7 @@ impl Socket {
 }
 
 /// Runs the socket until it ends; see the module docs.
+#[allow(clippy::too_many_arguments)] // the socket's parts, each used once
 pub(crate) async fn run(
     session: Session,
     mut messages: MessageStream,

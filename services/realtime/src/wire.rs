@@ -39,7 +39,7 @@ fn text(frame: &StreamFrame) -> String {
 /// The text frame of one event (serialised once, shared by every socket).
 pub(crate) fn event_frame(event: &RecordedEvent) -> String {
     text(&StreamFrame::Event {
-        event: EventView::from(event),
+        event: Box::new(EventView::from(event)),
     })
 }
 

@@ -139,7 +139,7 @@ async fn two_tenants_two_sockets_each_get_exactly_their_events_in_order() {
     for i in 0..40 {
         rt.append(if i % 2 == 0 { a } else { b }).await;
     }
-    let mut sockets = vec![
+    let mut sockets = [
         (a, rt.connect(a, 0).await),
         (a, rt.connect(a, 0).await),
         (b, rt.connect(b, 0).await),

@@ -19,7 +19,11 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 #[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
 pub enum StreamFrame {
     /// One event; `event.seq` orders them.
-    Event { event: EventView },
+    Event {
+        // Boxed: an event is far larger than a `ready` frame.
+        #[schema(value_type = EventView)]
+        event: Box<EventView>,
+    },
     /// Catch-up done: everything up to `seq` was sent; what follows is live.
     Ready { seq: i64 },
 }

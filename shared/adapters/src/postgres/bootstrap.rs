@@ -22,7 +22,7 @@ pub const DISPATCHER_ROLE: &str = "kitchen_dispatcher";
 
 /// Serialises concurrent bootstraps (e.g. parallel test processes) on the
 /// admin database, because concurrent `ALTER ROLE` on one role fails.
-const BOOTSTRAP_LOCK: i64 = 0x6b69_7463_6865_6e;
+const BOOTSTRAP_LOCK: i64 = 0x006b_6974_6368_656e;
 
 #[derive(QueryableByName)]
 struct Exists {

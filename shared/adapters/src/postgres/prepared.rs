@@ -54,6 +54,6 @@ mod tests {
             diesel::debug_query::<Pg, _>(&wrapped).to_string(),
             "SELECT $1 AS n -- binds: [1]"
         );
-        assert!(!<Prepared<()> as QueryId>::HAS_STATIC_QUERY_ID);
+        const { assert!(!<Prepared<()> as QueryId>::HAS_STATIC_QUERY_ID) };
     }
 }
