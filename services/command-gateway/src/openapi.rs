@@ -49,7 +49,6 @@ impl Modify for BearerAuth {
         kitchen_wire::CommandAccepted,
         kitchen_wire::CommandView,
         kitchen_wire::CommandsPage,
-        kitchen_wire::CommandStatus,
         kitchen_wire::Rejection,
         kitchen_wire::EventView,
         kitchen_wire::EventsPage,

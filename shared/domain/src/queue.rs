@@ -22,6 +22,16 @@ pub enum CommandStatus {
 }
 
 impl CommandStatus {
+    /// Every status, in the order a command moves through them.
+    pub const ALL: [CommandStatus; 6] = [
+        Self::Pending,
+        Self::Claimed,
+        Self::Dispatched,
+        Self::Succeeded,
+        Self::Rejected,
+        Self::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

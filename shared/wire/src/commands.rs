@@ -30,37 +30,18 @@ pub struct SubmitCommand {
     pub metadata: Option<Map<String, Value>>,
 }
 
-/// Where a command is: `pending -> claimed -> dispatched -> succeeded | rejected | failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum CommandStatus {
-    Pending,
-    Claimed,
-    Dispatched,
-    Succeeded,
-    Rejected,
-    Failed,
-}
+pub use kitchen_domain::queue::CommandStatus;
 
-impl CommandStatus {
-    /// No further change will happen.
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Rejected | Self::Failed)
-    }
-}
-
-impl From<kitchen_domain::queue::CommandStatus> for CommandStatus {
-    fn from(s: kitchen_domain::queue::CommandStatus) -> Self {
-        use kitchen_domain::queue::CommandStatus as S;
-        match s {
-            S::Pending => Self::Pending,
-            S::Claimed => Self::Claimed,
-            S::Dispatched => Self::Dispatched,
-            S::Succeeded => Self::Succeeded,
-            S::Rejected => Self::Rejected,
-            S::Failed => Self::Failed,
-        }
-    }
+/// The schema of [`CommandStatus`] (a string of the domain's statuses): the
+/// domain crate has no schema generator, so the list is built from it here.
+fn status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .description(Some(
+            "Where a command is: `pending -> claimed -> dispatched -> succeeded | rejected | failed`.",
+        ))
+        .enum_values(Some(CommandStatus::ALL.iter().map(|s| s.as_str())))
+        .build()
 }
 
 /// `202 Accepted` to a new command.
@@ -68,6 +49,7 @@ impl From<kitchen_domain::queue::CommandStatus> for CommandStatus {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CommandAccepted {
     pub command_id: Uuid,
+    #[schema(schema_with = status_schema)]
     pub status: CommandStatus,
     pub correlation_id: Uuid,
 }
@@ -89,6 +71,7 @@ pub struct CommandView {
     pub command_id: Uuid,
     #[serde(rename = "type")]
     pub command_type: String,
+    #[schema(schema_with = status_schema)]
     pub status: CommandStatus,
     pub correlation_id: Uuid,
     pub aggregate_id: Uuid,
@@ -107,7 +90,7 @@ impl From<&kitchen_domain::queue::CommandRecord> for CommandView {
         CommandView {
             command_id: r.id.as_uuid(),
             command_type: r.command_type.clone(),
-            status: r.status.into(),
+            status: r.status,
             correlation_id: r.correlation_id.as_uuid(),
             aggregate_id: r.aggregate_id.as_uuid(),
             rejection: r.error.as_ref().map(|e| Rejection {

@@ -182,7 +182,7 @@ async fn submit_inner(
                 .insert_header((header::LOCATION, format!("/v1/commands/{}", record.id)))
                 .json(CommandAccepted {
                     command_id: record.id.as_uuid(),
-                    status: record.status.into(),
+                    status: record.status,
                     correlation_id: record.correlation_id.as_uuid(),
                 }))
         }

@@ -12,7 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use kitchen_domain::catalog::AnyCommand;
 use kitchen_domain::ports::StoreError;
 use kitchen_domain::queue::{CommandOutcome, CommandRecord, CommandStatus};
-use kitchen_domain::usecase::{Decision, EventContext, RebuildError};
+use kitchen_domain::usecase::{Accepted, Decision, EventContext, RebuildError};
 use kitchen_domain::{CommandId, LoadedStream, TenantId};
 use serde_json::{json, Value};
 
@@ -158,16 +158,7 @@ async fn run_in_tx(
             })
         }
         Decision::Accepted(accepted) => {
-            let recorded = append_in_tx(
-                conn,
-                tenant,
-                &accepted.stream,
-                accepted.expected,
-                &accepted.events,
-                &accepted.snapshot,
-            )
-            .await?;
-            let seqs: Vec<i64> = recorded.iter().map(|e| e.seq.get()).collect();
+            let seqs = append(conn, tenant, &accepted).await?;
             finish(conn, &record, CommandStatus::Succeeded, None, seqs.clone()).await?;
             Ok(CommandOutcome::Succeeded {
                 seqs,
@@ -204,23 +195,32 @@ async fn fire_timer_in_tx(
             Ok(None)
         }
         Decision::Accepted(accepted) => {
-            match append_in_tx(
-                conn,
-                tenant,
-                &accepted.stream,
-                accepted.expected,
-                &accepted.events,
-                &accepted.snapshot,
-            )
-            .await
-            {
-                Ok(recorded) => Ok(Some(recorded.iter().map(|e| e.seq.get()).collect())),
+            match append(conn, tenant, &accepted).await {
+                Ok(seqs) => Ok(Some(seqs)),
                 // A retry after a commit we never heard of: the events are there.
                 Err(StoreError::DuplicateEvent { .. }) => Ok(None),
                 Err(other) => Err(other.into()),
             }
         }
     }
+}
+
+/// Appends what the aggregate decided, with its snapshot; the seqs it got.
+async fn append(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    accepted: &Accepted,
+) -> Result<Vec<i64>, StoreError> {
+    let recorded = append_in_tx(
+        conn,
+        tenant,
+        &accepted.stream,
+        accepted.expected,
+        &accepted.events,
+        &accepted.snapshot,
+    )
+    .await?;
+    Ok(recorded.iter().map(|e| e.seq.get()).collect())
 }
 
 /// A stream loaded without a current-shape snapshot is rewritten, so the next

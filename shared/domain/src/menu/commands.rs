@@ -3,32 +3,18 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::state::{Menu, PriceCents};
+use super::state::{Menu, MenuItemPatch, NewMenuItem};
 use crate::aggregate::{to_json, Aggregate, AggregateCommand};
 use crate::catalog::{from_json_value, PayloadError};
 use crate::ids::{AggregateId, TenantId};
 use crate::values::NonEmptyText;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AddMenuItem {
-    pub menu_item_id: NonEmptyText,
-    pub name: NonEmptyText,
-    pub price_cents: PriceCents,
-}
+/// Adds a dish; the same shape is recorded as `MenuItemAdded`.
+pub type AddMenuItem = NewMenuItem;
 
-/// Changes what is given; at least one of `name`, `priceCents`, `available`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ChangeMenuItem {
-    pub menu_item_id: NonEmptyText,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<NonEmptyText>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub price_cents: Option<PriceCents>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub available: Option<bool>,
-}
+/// Changes what is given (at least one of `name`, `priceCents`, `available`);
+/// the event `MenuItemChanged` has the same shape and records only what differed.
+pub type ChangeMenuItem = MenuItemPatch;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

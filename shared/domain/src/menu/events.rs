@@ -3,30 +3,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::state::PriceCents;
+use super::state::{MenuItemPatch, NewMenuItem};
 use crate::aggregate::{decode_payload, to_json, DomainEvent, EventDecodeError};
 use crate::values::NonEmptyText;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MenuItemAdded {
-    pub menu_item_id: NonEmptyText,
-    pub name: NonEmptyText,
-    pub price_cents: PriceCents,
-}
+/// A dish was added (the shape of `addMenuItem`).
+pub type MenuItemAdded = NewMenuItem;
 
-/// Only the fields that changed are present.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MenuItemChanged {
-    pub menu_item_id: NonEmptyText,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<NonEmptyText>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub price_cents: Option<PriceCents>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub available: Option<bool>,
-}
+/// A dish changed; only the fields that changed are present.
+pub type MenuItemChanged = MenuItemPatch;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

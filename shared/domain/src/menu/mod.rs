@@ -13,4 +13,4 @@ mod tests;
 pub use commands::{AddMenuItem, ChangeMenuItem, MenuCommand, RemoveMenuItem};
 pub use decide::MenuRejection;
 pub use events::{MenuEvent, MenuItemAdded, MenuItemChanged, MenuItemRemoved};
-pub use state::{Menu, MenuItem, PriceCents};
+pub use state::{Menu, MenuItem, MenuItemPatch, NewMenuItem, PriceCents};

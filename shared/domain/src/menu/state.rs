@@ -42,6 +42,28 @@ impl From<PriceCents> for i64 {
     }
 }
 
+/// A dish to add, and the fact that it was added.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewMenuItem {
+    pub menu_item_id: NonEmptyText,
+    pub name: NonEmptyText,
+    pub price_cents: PriceCents,
+}
+
+/// Fields of a dish to change (a command), or that changed (an event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MenuItemPatch {
+    pub menu_item_id: NonEmptyText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<NonEmptyText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_cents: Option<PriceCents>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available: Option<bool>,
+}
+
 /// One dish on the menu.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
