@@ -8,11 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use kitchen_adapters::config::Settings;
 
-/// A free TCP port on loopback (bound, then released for the child to take).
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
+pub use kitchen_test_support::process::free_port;
 
 /// Resident set size of process `pid`, in KiB.
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
@@ -80,7 +76,7 @@ impl Service {
         settings: &Settings,
         log_dir: &std::path::Path,
     ) -> anyhow::Result<Service> {
-        let port = free_port()?;
+        let port = free_port();
         let port_var = match name {
             "command-gateway" => "KITCHEN__GATEWAY__PORT",
             "command-pump" => "KITCHEN__PUMP__PORT",

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{create_order_payload, Stack};
+use kitchen_test_support::poll;
 use kitchen_test_support::temporal::OwnedTemporal;
 use uuid::Uuid;
 
@@ -59,14 +60,19 @@ async fn commands_posted_while_the_pump_is_down_all_succeed_once_it_is_back() {
     kitchen_test_support::temporal::require_shared(&stack.settings.temporal.address).await;
     stack.start_worker().await;
     let ids = post_orders(&stack, 100).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for id in &ids[..5] {
-        assert_eq!(
-            stack.command(*id).await["status"],
-            "pending",
-            "nothing moves without a pump"
-        );
-    }
+    poll::holds(
+        Duration::from_millis(300),
+        "nothing moves without a pump",
+        || async {
+            for id in &ids[..5] {
+                if stack.command(*id).await["status"] != "pending" {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
     stack.start_pump().await;
     assert_each_succeeded_once(&stack, &ids).await;
 }
@@ -87,14 +93,22 @@ async fn a_temporal_outage_mid_stream_loses_nothing() {
     temporal.stop().await;
     // Commands keep arriving during the outage: they wait as pending.
     let during = post_orders(&stack, 20).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    for id in &during {
-        let status = stack.command(*id).await["status"].clone();
-        assert!(
-            status == "pending" || status == "claimed",
-            "{id} is {status} during the outage"
-        );
-    }
+    // Long enough for several start timeouts (1 s) and retries.
+    poll::holds(
+        Duration::from_secs(4),
+        "commands wait as pending or claimed during the outage",
+        || async {
+            for id in &during {
+                let status = stack.command(*id).await["status"].clone();
+                if status != "pending" && status != "claimed" {
+                    eprintln!("{id} is {status} during the outage");
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
     ids.extend(during);
     temporal.restart().await;
     ids.extend(post_orders(&stack, 20).await);

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{create_order_payload, Stack};
+use kitchen_test_support::poll;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -141,23 +142,20 @@ async fn a_scheduled_order_falls_due_on_a_durable_timer_even_across_a_worker_res
 
     // The worker goes away while the timer runs, and another one comes back.
     stack.stop_workers().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(stack.events().await.len(), 1, "not due yet");
+    poll::holds(Duration::from_millis(500), "not due yet", || async {
+        stack.events().await.len() == 1
+    })
+    .await;
     stack.start_worker().await;
 
-    let deadline = std::time::Instant::now() + WAIT;
-    let due = loop {
-        if let Some(e) = stack
+    let due = poll::until(WAIT, "an OrderDue event", || async {
+        stack
             .events()
             .await
             .into_iter()
             .find(|e| e.event_type == "OrderDue")
-        {
-            break e;
-        }
-        assert!(std::time::Instant::now() < deadline, "no OrderDue event");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert!(
         due.created_at >= due_at,
         "due event at {} before {}",
@@ -166,12 +164,12 @@ async fn a_scheduled_order_falls_due_on_a_durable_timer_even_across_a_worker_res
     );
     assert_eq!(due.causation_id, id);
     assert_eq!(due.version.get(), 2);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        stack.events().await.len(),
-        2,
-        "the due event is appended once"
-    );
+    poll::holds(
+        Duration::from_millis(500),
+        "the due event is appended once",
+        || async { stack.events().await.len() == 2 },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
 pub mod fixtures;
+pub mod poll;
 pub mod process;
 pub mod temporal;
 pub mod tokens;
