@@ -17,7 +17,8 @@ async fn main() -> anyhow::Result<()> {
         &settings.worker.host,
         settings.worker.port,
         pool.clone(),
-        std::sync::Arc::new(String::new),
+        // The worker's own series follow.
+        kitchen_adapters::metrics::registry(),
         &shutdown,
     )
     .context("binding the ops endpoints")?;
