@@ -93,20 +93,24 @@ impl Stack {
         }
     }
 
-    pub async fn start_worker(&mut self) {
+    /// Starts a worker in-process; returns the registry of its series.
+    pub async fn start_worker(&mut self) -> prometheus::Registry {
         let stop = Shutdown::new();
         let stopped = stop.clone();
         let settings = self.settings.clone();
         let pool = self.db.pool(DbRole::Worker);
+        let registry = kitchen_adapters::metrics::registry();
+        let worker_registry = registry.clone();
         // The SDK's worker future is not Send: give it a runtime of its own.
         let handle = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            runtime.block_on(worker::run(&settings, pool, stopped))
+            runtime.block_on(worker::run(&settings, pool, &worker_registry, stopped))
         });
         self.workers.push((stop, handle));
+        registry
     }
 
     pub async fn stop_workers(&mut self) {
