@@ -63,7 +63,7 @@ impl Application {
             readiness: Readiness::new(vec![Check::postgres(pool.clone())]),
             pool,
             verifier: JwtVerifier::new(&settings.auth),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new()?),
             max_body_bytes: settings.gateway.max_body_bytes,
         };
         let listener = TcpListener::bind((settings.gateway.host.as_str(), settings.gateway.port))?;

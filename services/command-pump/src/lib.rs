@@ -6,6 +6,8 @@
 
 mod claims;
 mod listener;
+mod metrics;
 mod pump;
 
-pub use pump::{Pump, PumpStats};
+pub use metrics::PumpMetrics;
+pub use pump::Pump;

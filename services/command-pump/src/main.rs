@@ -22,12 +22,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let scheduler = TemporalScheduler::new(client, settings.temporal.task_queue.clone());
     let pump = Pump::new(&settings, scheduler)?;
-    let stats = pump.stats();
     let (address, ops) = kitchen_adapters::ops_http::serve(
         &settings.pump.host,
         settings.pump.port,
         pump.pool().clone(),
-        std::sync::Arc::new(move || stats.render()),
+        pump.metrics().registry().clone(),
         &shutdown,
     )
     .context("binding the ops endpoints")?;

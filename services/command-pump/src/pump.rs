@@ -1,6 +1,5 @@
 //! The dispatch loop: wake on notifications and on a timer, claim, start, mark.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,17 +13,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::claims;
 use crate::listener::{self, Wake};
-
-/// Counters, for `/metrics` and tests.
-#[derive(Debug, Default)]
-pub struct PumpStats {
-    /// Workflows started by this pump.
-    pub started: AtomicU64,
-    /// Starts answered "already started" (counted as dispatched).
-    pub already_started: AtomicU64,
-    /// Starts that failed (the command went back to pending with a backoff).
-    pub start_failures: AtomicU64,
-}
+use crate::metrics::PumpMetrics;
 
 /// A configured pump. `run` until shutdown.
 pub struct Pump<S> {
@@ -37,39 +26,9 @@ pub struct Pump<S> {
     backoff_max: Duration,
     batch_size: u32,
     start_timeout: Duration,
-    stats: Arc<PumpStats>,
+    metrics: Arc<PumpMetrics>,
     /// The one `run` was given; its dispatch tasks watch it too.
     shutdown: Shutdown,
-}
-
-impl PumpStats {
-    /// Prometheus text exposition of the counters.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        for (name, help, value) in [
-            (
-                "kitchen_pump_workflows_started_total",
-                "Workflows started.",
-                &self.started,
-            ),
-            (
-                "kitchen_pump_already_started_total",
-                "Starts answered already-started.",
-                &self.already_started,
-            ),
-            (
-                "kitchen_pump_start_failures_total",
-                "Starts that failed and were backed off.",
-                &self.start_failures,
-            ),
-        ] {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                value.load(Ordering::Relaxed)
-            ));
-        }
-        out
-    }
 }
 
 impl<S> std::fmt::Debug for Pump<S> {
@@ -98,13 +57,14 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             backoff_max: Duration::from_millis(p.backoff_max_ms),
             batch_size: p.batch_size,
             start_timeout: Duration::from_millis(p.start_timeout_ms),
-            stats: Arc::default(),
+            metrics: Arc::new(PumpMetrics::new()?),
             shutdown: Shutdown::new(),
         })
     }
 
-    pub fn stats(&self) -> Arc<PumpStats> {
-        self.stats.clone()
+    /// Its series (serve `metrics().registry()` on `/metrics`).
+    pub fn metrics(&self) -> Arc<PumpMetrics> {
+        self.metrics.clone()
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -208,6 +168,7 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             return Ok(());
         };
         let claimed_in = began.elapsed();
+        self.metrics.claims.inc();
         let correlation = CorrelationId::from_uuid(claimed.correlation_id)
             .map_err(|e| claims::ClaimError::Corrupt(e.to_string()))?;
         tracing::Span::current().record("correlation_id", tracing::field::display(correlation));
@@ -233,13 +194,9 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
         };
         match started {
             Ok(scheduled) => {
-                let counter = if scheduled.newly_started {
-                    &self.stats.started
-                } else {
-                    &self.stats.already_started
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
                 let started_in = began.elapsed();
+                self.metrics
+                    .observe_start(scheduled.newly_started, started_in - claimed_in);
                 claims::mark_dispatched(&self.pool, tenant, id, &scheduled.workflow_id).await?;
                 tracing::debug!(
                     workflow_id = %scheduled.workflow_id,
@@ -250,7 +207,7 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
                 );
             }
             Err(e) => {
-                self.stats.start_failures.fetch_add(1, Ordering::Relaxed);
+                self.metrics.start_failures.inc();
                 let retry_in = self.backoff(claimed.attempts);
                 tracing::warn!(cause = %e, retry_in = ?retry_in, attempts = claimed.attempts, "workflow start failed; will retry");
                 claims::release(&self.pool, tenant, id, retry_in).await?;

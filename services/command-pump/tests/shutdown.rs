@@ -65,7 +65,12 @@ fn start_worker(
             .build()
             .unwrap();
         runtime
-            .block_on(worker::run(&settings, pool, shutdown))
+            .block_on(worker::run(
+                &settings,
+                pool,
+                &kitchen_adapters::metrics::registry(),
+                shutdown,
+            ))
             .unwrap();
     })
 }

@@ -18,12 +18,16 @@ use kitchen_domain::{Seq, TenantId};
 use secrecy::SecretString;
 use tokio::sync::mpsc;
 
+use crate::metrics::RealtimeMetrics;
 use crate::wire;
 
 /// One event, serialised once.
 #[derive(Debug)]
 pub(crate) struct Frame {
     pub(crate) seq: i64,
+    /// The event's `created_at` (its append transaction's time): the start of
+    /// the commit -> send lag.
+    pub(crate) committed_at: chrono::DateTime<chrono::Utc>,
     /// Reference-counted: every socket of the room shares the same bytes.
     pub(crate) text: bytestring::ByteString,
 }
@@ -104,6 +108,7 @@ pub(crate) struct Hub {
     commands: mpsc::UnboundedSender<Command>,
     next_id: Arc<std::sync::atomic::AtomicU64>,
     queue_capacity: usize,
+    pub(crate) metrics: RealtimeMetrics,
 }
 
 impl Hub {
@@ -112,6 +117,7 @@ impl Hub {
         store: PgEventStore,
         listen_url: SecretString,
         queue_capacity: usize,
+        metrics: RealtimeMetrics,
         shutdown: Shutdown,
     ) -> Hub {
         let (commands, inbox) = mpsc::unbounded_channel();
@@ -123,18 +129,35 @@ impl Hub {
             shutdown.clone(),
         ));
         let forward = commands.clone();
+        let reconnects = metrics.listen_reconnects.clone();
         tokio::spawn(async move {
+            // Only the listener's own reports: the hub also sends itself
+            // `Connected` to retry a failed read.
+            let mut connected_before = false;
             while let Some(heard) = heard_rx.recv().await {
+                if heard == Heard::Connected {
+                    if connected_before {
+                        reconnects.inc();
+                    }
+                    connected_before = true;
+                }
                 if forward.send(Command::Heard(heard)).is_err() {
                     break;
                 }
             }
         });
-        tokio::spawn(run(store, inbox, commands.clone(), shutdown));
+        tokio::spawn(run(
+            store,
+            inbox,
+            commands.clone(),
+            metrics.rooms.clone(),
+            shutdown,
+        ));
         Hub {
             commands,
             next_id: Arc::default(),
             queue_capacity,
+            metrics,
         }
     }
 
@@ -166,6 +189,7 @@ async fn run(
     store: PgEventStore,
     mut inbox: mpsc::UnboundedReceiver<Command>,
     me: mpsc::UnboundedSender<Command>,
+    rooms_gauge: prometheus::IntGauge,
     shutdown: Shutdown,
 ) {
     let mut rooms: HashMap<TenantId, Room> = HashMap::new();
@@ -253,6 +277,8 @@ async fn run(
                 }
             }
         }
+        // (The arms that `continue` above add or remove no room.)
+        rooms_gauge.set(rooms.len() as i64);
     }
     // Dropping the rooms closes every member's queue.
     tracing::info!(rooms = rooms.len(), "hub stopped");
@@ -307,6 +333,7 @@ fn maybe_fetch(
                     .iter()
                     .map(|e| Frame {
                         seq: e.seq.get(),
+                        committed_at: e.created_at,
                         text: wire::event_frame(e).into(),
                     })
                     .collect();

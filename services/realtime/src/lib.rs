@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod hub;
+mod metrics;
 mod session;
 pub mod startup;
 mod wire;

@@ -15,6 +15,7 @@ use kitchen_domain::ports::EventStore;
 use kitchen_domain::Seq;
 
 use crate::hub::Hub;
+use crate::metrics::RealtimeMetrics;
 use crate::wire;
 
 /// Timing of one socket.
@@ -47,6 +48,23 @@ struct Socket {
     write_timeout: Duration,
     /// The last seq sent on this socket.
     last: i64,
+    metrics: RealtimeMetrics,
+}
+
+/// Counts the socket in `kitchen_realtime_sockets` for as long as it lives.
+struct Open(RealtimeMetrics);
+
+impl Open {
+    fn new(metrics: &RealtimeMetrics) -> Self {
+        metrics.sockets.inc();
+        Self(metrics.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.sockets.dec();
+    }
 }
 
 impl Socket {
@@ -59,6 +77,18 @@ impl Socket {
                 self.resume_hint("too slow"),
             )),
         }
+    }
+
+    /// Sends the frame of event `seq` and moves `last` past it.
+    async fn send_event(
+        &mut self,
+        seq: i64,
+        text: impl Into<bytestring::ByteString>,
+    ) -> Result<(), End> {
+        self.send(text).await?;
+        self.last = seq;
+        self.metrics.frames_sent.inc();
+        Ok(())
     }
 
     fn resume_hint(&self, why: &str) -> String {
@@ -82,8 +112,8 @@ impl Socket {
                 if until.is_some_and(|u| event.seq.get() > u) {
                     return Ok(());
                 }
-                self.send(wire::event_frame(event)).await?;
-                self.last = event.seq.get();
+                self.send_event(event.seq.get(), wire::event_frame(event))
+                    .await?;
             }
             if !full || until.is_some_and(|u| self.last >= u) {
                 return Ok(());
@@ -105,6 +135,7 @@ pub(crate) async fn run(
     shutdown: Shutdown,
 ) {
     let tenant = caller.tenant;
+    let _open = Open::new(&hub.metrics);
     let expires_in = (caller.expires_at - chrono::Utc::now())
         .to_std()
         .unwrap_or(Duration::ZERO);
@@ -117,6 +148,7 @@ pub(crate) async fn run(
         caller,
         write_timeout: timing.write_timeout,
         last: after,
+        metrics: hub.metrics.clone(),
     };
 
     let relay = async {
@@ -144,8 +176,8 @@ pub(crate) async fn run(
                     }
                     for frame in batch.iter() {
                         if frame.seq == socket.last + 1 {
-                            socket.send(frame.text.clone()).await?;
-                            socket.last = frame.seq;
+                            socket.send_event(frame.seq, frame.text.clone()).await?;
+                            observe_lag(&socket.metrics, frame.committed_at);
                         }
                     }
                 }
@@ -197,6 +229,9 @@ pub(crate) async fn run(
 
     drop(subscription);
     if let Err(End::Close(code, description)) = end {
+        if code == wire::CLOSE_TOO_SLOW {
+            hub.metrics.slow_consumer_closes.inc();
+        }
         tracing::info!(tenant_id = %tenant, code, %description, "closing socket");
         let reason = CloseReason {
             code: CloseCode::Other(code),
@@ -208,4 +243,13 @@ pub(crate) async fn run(
         // stays bounded.
         let _ = tokio::time::timeout(close_wait, session.close(Some(reason))).await;
     }
+}
+
+/// Commit -> send lag of a live frame (clocks of the database and this host;
+/// a negative skew counts as zero).
+fn observe_lag(metrics: &RealtimeMetrics, committed_at: chrono::DateTime<chrono::Utc>) {
+    let lag = (chrono::Utc::now() - committed_at)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    metrics.commit_to_send.observe(lag.as_secs_f64());
 }

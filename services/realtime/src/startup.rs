@@ -17,6 +17,7 @@ use kitchen_wire::Health;
 use serde::Deserialize;
 
 use crate::hub::Hub;
+use crate::metrics::RealtimeMetrics;
 use crate::session::{self, Timing};
 
 #[derive(Clone)]
@@ -109,6 +110,12 @@ async fn healthz() -> HttpResponse {
     })
 }
 
+async fn scrape(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(kitchen_adapters::metrics::CONTENT_TYPE)
+        .body(state.hub.metrics.render())
+}
+
 async fn readyz(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     state.readiness.respond().await
 }
@@ -137,7 +144,14 @@ impl Application {
         let pool = postgres::pool(&url, settings.database.pool_size)?;
         let store = PgEventStore::new(pool.clone());
         let r = &settings.realtime;
-        let hub = Hub::start(store.clone(), url, r.queue_capacity, shutdown.clone());
+        let metrics = RealtimeMetrics::new()?;
+        let hub = Hub::start(
+            store.clone(),
+            url,
+            r.queue_capacity,
+            metrics,
+            shutdown.clone(),
+        );
         let state = State {
             hub,
             store,
@@ -159,6 +173,7 @@ impl Application {
                 .route("/v1/stream", web::get().to(stream))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(scrape))
         })
         .listen(listener)?
         // Our `Shutdown` stops it. Sockets are connections in flight: they get

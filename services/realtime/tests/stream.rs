@@ -66,6 +66,31 @@ impl Rt {
         self.append_event(tenant, order_created).await
     }
 
+    async fn scrape(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.address))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Polls `/metrics` until `series` reads `want` (within 10 s); returns the text.
+    async fn wait_metric(&self, series: &str, want: f64) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.scrape().await;
+            if metric(&text, series) == Some(want) {
+                return text;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{series} never read {want}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn append_event(
         &self,
         tenant: TenantId,
@@ -85,6 +110,12 @@ impl Rt {
             .unwrap();
         recorded[0].seq.get()
     }
+}
+
+/// The value of one series (name and labels exactly as rendered) in `/metrics` text.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// The next JSON text frame (pings and pongs skipped); `None` when closed.
@@ -257,6 +288,8 @@ async fn a_client_that_never_reads_is_closed_as_too_slow_while_others_keep_recei
         "the reason says where to resume: {reason}"
     );
     assert!(last_seen < 1000, "it was closed before it got everything");
+    rt.wait_metric("kitchen_realtime_slow_consumer_closes_total", 1.0)
+        .await;
     println!(
         "slow consumer: closed with 4008 after {last_seen} events; RSS {before} KiB -> {after} KiB"
     );
@@ -279,6 +312,80 @@ async fn losing_the_listen_connection_mid_stream_loses_no_event() {
     let mut ready = None;
     let seqs = read_events(&mut ws, tenant, 40, &mut ready).await;
     assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+    rt.wait_metric("kitchen_realtime_listen_reconnects_total", 1.0)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_count_sockets_rooms_frames_and_the_lag_of_live_frames() {
+    let rt = Rt::start(|_| {}).await;
+    let text = rt.scrape().await;
+    assert_eq!(
+        metric(&text, "kitchen_realtime_sockets"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "kitchen_realtime_frames_sent_total"),
+        Some(0.0)
+    );
+    let tenant = TenantId::new_random();
+    for _ in 0..3 {
+        rt.append(tenant).await;
+    }
+    let mut sockets = vec![rt.connect(tenant, 0).await, rt.connect(tenant, 0).await];
+    for ws in sockets.iter_mut() {
+        let mut ready = None;
+        assert_eq!(read_events(ws, tenant, 3, &mut ready).await, vec![1, 2, 3]);
+        assert_eq!(next_frame(ws).await.unwrap()["type"], "ready");
+    }
+    // Both sockets are live: the next two events come through the hub.
+    for _ in 0..2 {
+        rt.append(tenant).await;
+    }
+    for ws in sockets.iter_mut() {
+        let mut ready = Some(3);
+        assert_eq!(read_events(ws, tenant, 2, &mut ready).await, vec![4, 5]);
+    }
+    let text = rt.scrape().await;
+    assert_eq!(
+        metric(&text, "kitchen_realtime_sockets"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "kitchen_realtime_rooms"), Some(1.0), "{text}");
+    assert_eq!(
+        metric(&text, "kitchen_realtime_frames_sent_total"),
+        Some(10.0),
+        "3 catch-up and 2 live frames on each socket: {text}"
+    );
+    assert_eq!(
+        metric(&text, "kitchen_realtime_commit_to_send_seconds_count"),
+        Some(4.0),
+        "only live frames have a lag: {text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "kitchen_realtime_commit_to_send_seconds_bucket{le=\"5\"}"
+        ),
+        Some(4.0),
+        "on loopback every live frame is sent within 5 s: {text}"
+    );
+    assert_eq!(
+        metric(&text, "kitchen_realtime_slow_consumer_closes_total"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&text, "kitchen_realtime_listen_reconnects_total"),
+        Some(0.0)
+    );
+
+    drop(sockets.pop());
+    rt.wait_metric("kitchen_realtime_sockets", 1.0).await;
+    drop(sockets.pop());
+    rt.wait_metric("kitchen_realtime_sockets", 0.0).await;
+    rt.wait_metric("kitchen_realtime_rooms", 0.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -9,7 +9,8 @@ use kitchen_adapters::config::Settings;
 use kitchen_adapters::postgres::unit_of_work::CommandUnitOfWork;
 use kitchen_adapters::postgres::PgPool;
 use kitchen_adapters::shutdown::Shutdown;
-use kitchen_temporal::{CommandActivities, CommandWorkflow};
+use kitchen_temporal::{CommandActivities, CommandWorkflow, WorkerMetrics};
+use prometheus::Registry;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 /// After shutdown, how long the SDK lets running activities finish before it
@@ -24,8 +25,15 @@ const GRACEFUL_PERIOD: Duration = Duration::from_secs(5);
 const ABANDON_AFTER: Duration = Duration::from_secs(8);
 
 /// Polls `settings.temporal.task_queue` until `shutdown` fires, then stops
-/// polling and lets in-flight tasks finish (see [`ABANDON_AFTER`]).
-pub async fn run(settings: &Settings, pool: PgPool, shutdown: Shutdown) -> anyhow::Result<()> {
+/// polling and lets in-flight tasks finish (see [`ABANDON_AFTER`]). The
+/// worker's series go into `registry` (the one its `/metrics` serves).
+pub async fn run(
+    settings: &Settings,
+    pool: PgPool,
+    registry: &Registry,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let metrics = WorkerMetrics::register(registry).context("registering metrics")?;
     let runtime = Runtime::from_current_tokio(Default::default()).context("Temporal runtime")?;
     let client = tokio::select! {
         client = kitchen_temporal::connect_with_retry(&settings.temporal, "kitchen-worker") => {
@@ -38,7 +46,10 @@ pub async fn run(settings: &Settings, pool: PgPool, shutdown: Shutdown) -> anyho
     };
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
         .register_workflow::<CommandWorkflow>()?
-        .register_activities(CommandActivities::new(CommandUnitOfWork::new(pool)))
+        .register_activities(CommandActivities::new(
+            CommandUnitOfWork::new(pool),
+            metrics,
+        ))
         .graceful_shutdown_period(GRACEFUL_PERIOD)
         .build();
     let mut worker = Worker::new(&runtime, client, options).context("creating the worker")?;

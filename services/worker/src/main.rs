@@ -13,18 +13,19 @@ async fn main() -> anyhow::Result<()> {
         &settings.database.role_url(DbRole::Worker),
         settings.database.pool_size,
     )?;
+    let registry = kitchen_adapters::metrics::registry();
     let (address, ops) = kitchen_adapters::ops_http::serve(
         &settings.worker.host,
         settings.worker.port,
         pool.clone(),
-        std::sync::Arc::new(String::new),
+        registry.clone(),
         &shutdown,
     )
     .context("binding the ops endpoints")?;
     let ops_handle = ops.handle();
     tokio::spawn(ops);
     tracing::info!(%address, "worker ops endpoints (/healthz, /readyz, /metrics)");
-    let result = worker::run(&settings, pool, shutdown).await;
+    let result = worker::run(&settings, pool, &registry, shutdown).await;
     // Also when the worker failed on its own: the process ends either way.
     ops_handle.stop(true).await;
     result

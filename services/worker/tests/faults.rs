@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{create_order_payload, Stack};
@@ -117,7 +116,7 @@ async fn a_temporal_outage_mid_stream_loses_nothing() {
     let failures: u64 = stack
         .pump_stats()
         .iter()
-        .map(|s| s.start_failures.load(Ordering::Relaxed))
+        .map(|s| s.start_failures.get())
         .sum();
     assert!(failures > 0, "the outage was noticed and backed off from");
     println!("temporal outage: {failures} workflow starts failed and were retried");
@@ -167,9 +166,8 @@ async fn two_pump_replicas_start_each_workflow_exactly_once() {
     let a = stack.start_pump().await;
     let b = stack.start_pump().await;
     assert_each_succeeded_once(&stack, &ids).await;
-    let started = a.started.load(Ordering::Relaxed) + b.started.load(Ordering::Relaxed);
-    let failed =
-        a.start_failures.load(Ordering::Relaxed) + b.start_failures.load(Ordering::Relaxed);
+    let started = a.started.get() + b.started.get();
+    let failed = a.start_failures.get() + b.start_failures.get();
     assert_eq!(failed, 0);
     assert_eq!(
         started, 500,
@@ -177,8 +175,8 @@ async fn two_pump_replicas_start_each_workflow_exactly_once() {
     );
     println!(
         "two pumps: replica A started {}, replica B started {}",
-        a.started.load(Ordering::Relaxed),
-        b.started.load(Ordering::Relaxed)
+        a.started.get(),
+        b.started.get()
     );
     for id in &ids {
         let command = stack.command(*id).await;

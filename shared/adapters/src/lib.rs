@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod edge;
+pub mod metrics;
 pub mod ops_http;
 pub mod postgres;
 pub mod shutdown;

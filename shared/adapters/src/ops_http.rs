@@ -1,23 +1,21 @@
 //! The operations endpoints of the services that have no HTTP API of their own
 //! (pump, worker): `/healthz` (the process runs), `/readyz` (Postgres answers)
-//! and `/metrics` (Prometheus text from the service).
+//! and `/metrics` (the service's registry as Prometheus text).
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use diesel_async::RunQueryDsl;
+use prometheus::Registry;
 
+use crate::metrics;
 use crate::postgres::PgPool;
 use crate::shutdown::Shutdown;
-
-/// Renders the service's metrics in the Prometheus text format.
-pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
 
 #[derive(Clone)]
 struct OpsState {
     pool: PgPool,
-    metrics: MetricsFn,
+    registry: Registry,
 }
 
 async fn healthz() -> HttpResponse {
@@ -45,10 +43,10 @@ async fn readyz(state: web::Data<OpsState>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<OpsState>) -> HttpResponse {
+async fn scrape(state: web::Data<OpsState>) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body((state.metrics)())
+        .content_type(metrics::CONTENT_TYPE)
+        .body(metrics::render(&state.registry))
 }
 
 /// Binds `host:port` (0 = any free port) and returns the address and a server
@@ -57,13 +55,10 @@ pub fn serve(
     host: &str,
     port: u16,
     pool: PgPool,
-    metrics_fn: MetricsFn,
+    registry: Registry,
     shutdown: &Shutdown,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
-    let state = OpsState {
-        pool,
-        metrics: metrics_fn,
-    };
+    let state = OpsState { pool, registry };
     let listener = TcpListener::bind((host, port))?;
     let address = listener.local_addr()?;
     let server = HttpServer::new(move || {
@@ -71,7 +66,7 @@ pub fn serve(
             .app_data(web::Data::new(state.clone()))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics))
+            .route("/metrics", web::get().to(scrape))
     })
     .workers(1)
     .listen(listener)?

@@ -1,20 +1,21 @@
 //! The pump's and worker's operations endpoints.
 
-use std::sync::Arc;
-
 use kitchen_adapters::config::DbRole;
-use kitchen_adapters::ops_http;
 use kitchen_adapters::shutdown::Shutdown;
+use kitchen_adapters::{metrics, ops_http};
 use kitchen_test_support::TestDb;
 
 #[actix_web::test]
 async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
     let db = TestDb::new().await.unwrap();
+    let registry = metrics::registry();
+    let counter = metrics::counter(&registry, "my_metric_total", "Mine.").unwrap();
+    counter.inc_by(7);
     let (address, server) = ops_http::serve(
         "127.0.0.1",
         0,
         db.pool(DbRole::Pump),
-        Arc::new(|| "my_metric 7\n".to_string()),
+        registry,
         &Shutdown::new(),
     )
     .unwrap();
@@ -23,10 +24,13 @@ async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
     let get = |path: &str| http.get(format!("http://{address}{path}")).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let scraped = get("/metrics").await.unwrap();
     assert_eq!(
-        get("/metrics").await.unwrap().text().await.unwrap(),
-        "my_metric 7\n"
+        scraped.headers()["content-type"],
+        "text/plain; version=0.0.4"
     );
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("\nmy_metric_total 7\n"), "{text}");
 
     let mut settings = db.settings.clone();
     settings.port = 1;
@@ -36,7 +40,7 @@ async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
         "127.0.0.1",
         0,
         dead_pool,
-        Arc::new(String::new),
+        metrics::registry(),
         &Shutdown::new(),
     )
     .unwrap();

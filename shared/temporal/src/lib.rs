@@ -6,10 +6,12 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod metrics;
 mod scheduler;
 mod workflow;
 
 pub use client::{connect, connect_with_retry, readiness_check, ConnectError};
+pub use metrics::WorkerMetrics;
 pub use scheduler::{TemporalScheduler, MEMO_COMMAND_TYPE, MEMO_CORRELATION_ID};
 pub use workflow::{
     workflow_id, CommandActivities, CommandRef, CommandWorkflow, TimerRef, GENERIC_TIMERS,

@@ -10,7 +10,7 @@
 #![allow(unreachable_pub, missing_debug_implementations)] // the SDK macros generate these items
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use kitchen_adapters::postgres::unit_of_work::CommandUnitOfWork;
 use kitchen_domain::queue::CommandOutcome;
@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{LocalActivityOptions, WorkflowContext, WorkflowResult};
+
+use crate::metrics::WorkerMetrics;
 
 /// The patch that replaced the order-only `mark_due` step by generic timers.
 /// Workflows started before it (no marker in their history) keep the old path.
@@ -116,15 +118,20 @@ impl CommandWorkflow {
     }
 }
 
-/// The activities, holding the Postgres unit of work.
+/// The activities, holding the Postgres unit of work and the worker's series.
 #[derive(Debug)]
 pub struct CommandActivities {
     unit_of_work: CommandUnitOfWork,
+    metrics: WorkerMetrics,
 }
 
 impl CommandActivities {
-    pub fn new(unit_of_work: CommandUnitOfWork) -> Self {
-        Self { unit_of_work }
+    /// The unit of work also counts its retried conflicts into `metrics`.
+    pub fn new(unit_of_work: CommandUnitOfWork, metrics: WorkerMetrics) -> Self {
+        Self {
+            unit_of_work: unit_of_work.counting_conflicts(metrics.conflicts_retried.clone()),
+            metrics,
+        }
     }
 }
 
@@ -143,10 +150,16 @@ impl CommandActivities {
         _ctx: ActivityContext,
         command: CommandRef,
     ) -> Result<CommandOutcome, ActivityError> {
-        self.unit_of_work
+        let began = Instant::now();
+        let result = self
+            .unit_of_work
             .run(command.tenant_id, command.command_id)
-            .await
-            .map_err(retryable)
+            .await;
+        self.metrics.attempt("run_command", began, &result);
+        if let Ok(outcome) = &result {
+            self.metrics.outcome(outcome);
+        }
+        result.map_err(retryable)
     }
 
     /// Runs timer `index` of the command. Returns the seqs it appended, if any.
@@ -156,10 +169,13 @@ impl CommandActivities {
         _ctx: ActivityContext,
         timer: TimerRef,
     ) -> Result<Option<Vec<i64>>, ActivityError> {
-        self.unit_of_work
+        let began = Instant::now();
+        let result = self
+            .unit_of_work
             .fire_timer(timer.tenant_id, timer.command_id, timer.index)
-            .await
-            .map_err(retryable)
+            .await;
+        self.metrics.attempt("fire_timer", began, &result);
+        result.map_err(retryable)
     }
 
     /// The due step of workflows started before [`GENERIC_TIMERS`]: their
@@ -171,11 +187,13 @@ impl CommandActivities {
         _ctx: ActivityContext,
         command: CommandRef,
     ) -> Result<Option<i64>, ActivityError> {
-        let seqs = self
+        let began = Instant::now();
+        let result = self
             .unit_of_work
             .fire_timer(command.tenant_id, command.command_id, 0)
-            .await
-            .map_err(retryable)?;
+            .await;
+        self.metrics.attempt("mark_due", began, &result);
+        let seqs = result.map_err(retryable)?;
         Ok(seqs.and_then(|seqs| seqs.last().copied()))
     }
 }

@@ -28,7 +28,7 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, A
 
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type(kitchen_adapters::metrics::CONTENT_TYPE)
         .body(state.metrics.render())
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use command_gateway::Application;
-use command_pump::{Pump, PumpStats};
+use command_pump::{Pump, PumpMetrics};
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_adapters::shutdown::Shutdown;
@@ -25,7 +25,7 @@ pub struct Stack {
     pub base: String,
     pub http: reqwest::Client,
     pub tenant: TenantId,
-    pumps: Vec<(Shutdown, tokio::task::JoinHandle<()>, Arc<PumpStats>)>,
+    pumps: Vec<(Shutdown, tokio::task::JoinHandle<()>, Arc<PumpMetrics>)>,
     workers: Vec<(Shutdown, std::thread::JoinHandle<anyhow::Result<()>>)>,
     children: Vec<tokio::process::Child>,
 }
@@ -66,7 +66,7 @@ impl Stack {
         stack
     }
 
-    pub async fn start_pump(&mut self) -> Arc<PumpStats> {
+    pub async fn start_pump(&mut self) -> Arc<PumpMetrics> {
         let client = loop {
             match kitchen_temporal::connect(&self.settings.temporal, "test-pump").await {
                 Ok(client) => break client,
@@ -78,7 +78,7 @@ impl Stack {
         };
         let scheduler = TemporalScheduler::new(client, self.settings.temporal.task_queue.clone());
         let pump = Pump::new(&self.settings, scheduler).unwrap();
-        let stats = pump.stats();
+        let stats = pump.metrics();
         let stop = Shutdown::new();
         let handle = tokio::spawn(pump.run(stop.clone()));
         self.pumps.push((stop, handle, stats.clone()));
@@ -93,20 +93,24 @@ impl Stack {
         }
     }
 
-    pub async fn start_worker(&mut self) {
+    /// Starts a worker in-process; returns the registry of its series.
+    pub async fn start_worker(&mut self) -> prometheus::Registry {
         let stop = Shutdown::new();
         let stopped = stop.clone();
         let settings = self.settings.clone();
         let pool = self.db.pool(DbRole::Worker);
+        let registry = kitchen_adapters::metrics::registry();
+        let worker_registry = registry.clone();
         // The SDK's worker future is not Send: give it a runtime of its own.
         let handle = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            runtime.block_on(worker::run(&settings, pool, stopped))
+            runtime.block_on(worker::run(&settings, pool, &worker_registry, stopped))
         });
         self.workers.push((stop, handle));
+        registry
     }
 
     pub async fn stop_workers(&mut self) {
@@ -245,7 +249,7 @@ impl Stack {
         all
     }
 
-    pub fn pump_stats(&self) -> Vec<Arc<PumpStats>> {
+    pub fn pump_stats(&self) -> Vec<Arc<PumpMetrics>> {
         self.pumps.iter().map(|(_, _, s)| s.clone()).collect()
     }
 }

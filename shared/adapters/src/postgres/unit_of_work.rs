@@ -14,6 +14,7 @@ use kitchen_domain::ports::StoreError;
 use kitchen_domain::queue::{CommandOutcome, CommandRecord, CommandStatus};
 use kitchen_domain::usecase::{Accepted, Decision, EventContext, RebuildError};
 use kitchen_domain::{CommandId, LoadedStream, TenantId};
+use prometheus::IntCounter;
 use serde_json::{json, Value};
 
 use super::command_queue::CommandRow;
@@ -54,6 +55,8 @@ impl UnitOfWorkError {
 #[derive(Clone)]
 pub struct CommandUnitOfWork {
     pool: PgPool,
+    /// Counts every conflict that was retried (the worker's metric), if set.
+    conflicts_retried: Option<IntCounter>,
 }
 
 impl std::fmt::Debug for CommandUnitOfWork {
@@ -67,7 +70,16 @@ type TimerOutcome = Option<Vec<i64>>;
 
 impl CommandUnitOfWork {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            conflicts_retried: None,
+        }
+    }
+
+    /// Counts each version conflict retried into `counter`.
+    pub fn counting_conflicts(mut self, counter: IntCounter) -> Self {
+        self.conflicts_retried = Some(counter);
+        self
     }
 
     /// Runs the command to its final status (see the module docs).
@@ -77,7 +89,7 @@ impl CommandUnitOfWork {
         tenant: TenantId,
         id: CommandId,
     ) -> Result<CommandOutcome, UnitOfWorkError> {
-        retrying_conflicts(|| async move {
+        retrying_conflicts(self.conflicts_retried.as_ref(), || async move {
             in_tenant_tx(&self.pool, tenant, |conn| {
                 async move { run_in_tx(conn, tenant, id).await }.scope_boxed()
             })
@@ -97,7 +109,7 @@ impl CommandUnitOfWork {
         id: CommandId,
         index: usize,
     ) -> Result<TimerOutcome, UnitOfWorkError> {
-        retrying_conflicts(|| async move {
+        retrying_conflicts(self.conflicts_retried.as_ref(), || async move {
             in_tenant_tx(&self.pool, tenant, |conn| {
                 async move { fire_timer_in_tx(conn, tenant, id, index).await }.scope_boxed()
             })
@@ -107,15 +119,25 @@ impl CommandUnitOfWork {
     }
 }
 
-/// Runs `attempt` again (each in a new transaction) while it conflicts.
-async fn retrying_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, UnitOfWorkError>
+/// Runs `attempt` again (each in a new transaction) while it conflicts,
+/// counting each conflict into `retried`.
+async fn retrying_conflicts<T, F, Fut>(
+    retried: Option<&IntCounter>,
+    mut attempt: F,
+) -> Result<T, UnitOfWorkError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, UnitOfWorkError>>,
 {
     for _ in 0..CONFLICT_RETRIES {
         match attempt().await {
-            Err(e) if e.is_conflict() => tokio::task::yield_now().await,
+            Err(e) if e.is_conflict() => {
+                if let Some(retried) = retried {
+                    retried.inc();
+                }
+                tracing::debug!("version conflict; retrying in a new transaction");
+                tokio::task::yield_now().await
+            }
             other => return other,
         }
     }
@@ -325,4 +347,45 @@ async fn load_command(
     };
     let row = row.ok_or(UnitOfWorkError::NotFound(id))?;
     Ok(CommandRecord::try_from(row)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use kitchen_domain::{AggregateId, Version};
+
+    use super::*;
+
+    fn conflict() -> UnitOfWorkError {
+        UnitOfWorkError::Store(StoreError::Conflict {
+            aggregate_id: AggregateId::new_random(),
+            expected: Version::ZERO,
+            actual: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn each_retried_conflict_is_counted_and_nothing_else() {
+        let counter = IntCounter::new("conflicts_retried", "test").unwrap();
+        let mut left = 2;
+        let result = retrying_conflicts(Some(&counter), || {
+            left -= 1;
+            let result = if left >= 0 { Err(conflict()) } else { Ok(7) };
+            async move { result }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 7);
+        assert_eq!(counter.get(), 2, "two conflicts, two retries");
+
+        let failed: Result<(), _> = retrying_conflicts(Some(&counter), || async {
+            Err(UnitOfWorkError::NotFound(CommandId::new_random()))
+        })
+        .await;
+        assert!(matches!(failed, Err(UnitOfWorkError::NotFound(_))));
+        assert_eq!(counter.get(), 2, "other errors are not retried");
+
+        let contended: Result<(), _> =
+            retrying_conflicts(Some(&counter), || async { Err(conflict()) }).await;
+        assert!(matches!(contended, Err(UnitOfWorkError::Contended)));
+        assert_eq!(counter.get(), 2 + CONFLICT_RETRIES as u64);
+    }
 }
