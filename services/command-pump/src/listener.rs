@@ -2,7 +2,7 @@
 //! wake-ups for the pump. After every (re)connect it asks for a sweep, so
 //! whatever was announced while it was away is still found.
 
-use kitchen_adapters::postgres::listen::{self, Heard};
+use kitchen_adapters::postgres::listen::{self, Heard, ListenHealth};
 use kitchen_adapters::postgres::notify::{parse_command_notification, COMMANDS_CHANNEL};
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::{CommandId, TenantId};
@@ -18,9 +18,20 @@ pub(crate) enum Wake {
     Sweep,
 }
 
-pub(crate) async fn run(url: SecretString, wakes: mpsc::Sender<Wake>, shutdown: Shutdown) {
+pub(crate) async fn run(
+    url: SecretString,
+    wakes: mpsc::Sender<Wake>,
+    shutdown: Shutdown,
+    health: ListenHealth,
+) {
     let (heard_tx, mut heard) = mpsc::channel(1024);
-    let listener = tokio::spawn(listen::run(url, COMMANDS_CHANNEL, heard_tx, shutdown));
+    let listener = tokio::spawn(listen::run(
+        url,
+        COMMANDS_CHANNEL,
+        heard_tx,
+        shutdown,
+        health,
+    ));
     while let Some(item) = heard.recv().await {
         let wake = match item {
             Heard::Connected => Wake::Sweep,

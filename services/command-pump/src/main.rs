@@ -3,6 +3,7 @@
 use anyhow::Context;
 use command_pump::Pump;
 use kitchen_adapters::config::Settings;
+use kitchen_adapters::edge::{Check, Readiness};
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_temporal::TemporalScheduler;
 
@@ -20,12 +21,18 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    let temporal_ready = kitchen_temporal::readiness_check(&client);
     let scheduler = TemporalScheduler::new(client, settings.temporal.task_queue.clone());
     let pump = Pump::new(&settings, scheduler)?;
+    let readiness = Readiness::new(vec![
+        Check::postgres(pump.pool().clone()),
+        temporal_ready,
+        pump.listen_health().check(),
+    ]);
     let (address, ops) = kitchen_adapters::ops_http::serve(
         &settings.pump.host,
         settings.pump.port,
-        pump.pool().clone(),
+        readiness,
         pump.metrics().registry().clone(),
         &shutdown,
     )

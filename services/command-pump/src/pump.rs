@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kitchen_adapters::config::{DbRole, Settings};
+use kitchen_adapters::postgres::listen::ListenHealth;
 use kitchen_adapters::postgres::{self, PgPool};
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::ports::JobScheduler;
@@ -19,6 +20,7 @@ use crate::metrics::PumpMetrics;
 pub struct Pump<S> {
     pool: PgPool,
     listen_url: SecretString,
+    listen_health: ListenHealth,
     scheduler: S,
     sweep_interval: Duration,
     stale_after: Duration,
@@ -50,6 +52,7 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
         Ok(Self {
             pool,
             listen_url: url,
+            listen_health: ListenHealth::default(),
             scheduler,
             sweep_interval: Duration::from_millis(p.sweep_interval_ms),
             stale_after: Duration::from_secs(p.stale_claim_secs),
@@ -65,6 +68,11 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
     /// Its series (serve `metrics().registry()` on `/metrics`).
     pub fn metrics(&self) -> Arc<PumpMetrics> {
         self.metrics.clone()
+    }
+
+    /// Whether its LISTEN connection is up (a readiness check).
+    pub fn listen_health(&self) -> ListenHealth {
+        self.listen_health.clone()
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -86,6 +94,7 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             pump.listen_url.clone(),
             wake_tx,
             shutdown.clone(),
+            pump.listen_health.clone(),
         ));
         // Each dispatch runs as its own task: a slow start never holds up the
         // commands notified after it (the loop only waits for a free slot).

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use kitchen_adapters::postgres::listen::ListenHealth;
 use kitchen_adapters::postgres::listen::{self, Heard};
 use kitchen_adapters::postgres::notify::{parse_events_notification, EVENTS_CHANNEL};
 use kitchen_adapters::postgres::PgEventStore;
@@ -119,6 +120,7 @@ impl Hub {
         queue_capacity: usize,
         metrics: RealtimeMetrics,
         shutdown: Shutdown,
+        health: ListenHealth,
     ) -> Hub {
         let (commands, inbox) = mpsc::unbounded_channel();
         let (heard_tx, mut heard_rx) = mpsc::channel(4096);
@@ -127,6 +129,7 @@ impl Hub {
             EVENTS_CHANNEL,
             heard_tx,
             shutdown.clone(),
+            health,
         ));
         let forward = commands.clone();
         let reconnects = metrics.listen_reconnects.clone();

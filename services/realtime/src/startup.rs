@@ -11,6 +11,7 @@ use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::edge::{
     query_config, request_token, ApiError, Check, Query, Readiness, TokenSource, SUBPROTOCOL,
 };
+use kitchen_adapters::postgres::listen::ListenHealth;
 use kitchen_adapters::postgres::{self, PgEventStore};
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_wire::Health;
@@ -145,17 +146,19 @@ impl Application {
         let store = PgEventStore::new(pool.clone());
         let r = &settings.realtime;
         let metrics = RealtimeMetrics::new()?;
+        let listen_health = ListenHealth::default();
         let hub = Hub::start(
             store.clone(),
             url,
             r.queue_capacity,
             metrics,
             shutdown.clone(),
+            listen_health.clone(),
         );
         let state = State {
             hub,
             store,
-            readiness: Readiness::new(vec![Check::postgres(pool)]),
+            readiness: Readiness::new(vec![Check::postgres(pool), listen_health.check()]),
             verifier: JwtVerifier::new(&settings.auth),
             timing: Timing {
                 heartbeat: Duration::from_secs(r.heartbeat_secs),

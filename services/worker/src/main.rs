@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use kitchen_adapters::config::{DbRole, Settings};
+use kitchen_adapters::edge::{Check, Readiness};
 use kitchen_adapters::shutdown::Shutdown;
 
 #[tokio::main]
@@ -13,11 +14,26 @@ async fn main() -> anyhow::Result<()> {
         &settings.database.role_url(DbRole::Worker),
         settings.database.pool_size,
     )?;
+    // Readiness asks Temporal through a client of its own (the SDK's worker
+    // keeps its connection to itself).
+    let temporal = tokio::select! {
+        client = kitchen_temporal::connect_with_retry(&settings.temporal, "kitchen-worker-ops") => {
+            client.context("connecting to Temporal")?
+        }
+        () = shutdown.wait() => {
+            tracing::info!("shut down before Temporal was reached");
+            return Ok(());
+        }
+    };
+    let readiness = Readiness::new(vec![
+        Check::postgres(pool.clone()),
+        kitchen_temporal::readiness_check(&temporal),
+    ]);
     let registry = kitchen_adapters::metrics::registry();
     let (address, ops) = kitchen_adapters::ops_http::serve(
         &settings.worker.host,
         settings.worker.port,
-        pool.clone(),
+        readiness,
         registry.clone(),
         &shutdown,
     )

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{create_order_payload, Stack};
 use kitchen_adapters::config::DbRole;
+use kitchen_adapters::edge::{Check, Readiness};
 use kitchen_adapters::ops_http;
 use kitchen_adapters::shutdown::Shutdown;
 use serde_json::json;
@@ -56,7 +57,7 @@ async fn pump_and_worker_metrics_count_claims_starts_outcomes_and_activities() {
     let (pump_ops, server) = ops_http::serve(
         "127.0.0.1",
         0,
-        stack.db.pool(DbRole::Pump),
+        Readiness::new(vec![Check::postgres(stack.db.pool(DbRole::Pump))]),
         pump.registry().clone(),
         &ops_shutdown,
     )
@@ -65,7 +66,7 @@ async fn pump_and_worker_metrics_count_claims_starts_outcomes_and_activities() {
     let (worker_ops, server) = ops_http::serve(
         "127.0.0.1",
         0,
-        stack.db.pool(DbRole::Worker),
+        Readiness::new(vec![Check::postgres(stack.db.pool(DbRole::Worker))]),
         worker,
         &ops_shutdown,
     )

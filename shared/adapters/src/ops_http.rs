@@ -1,46 +1,32 @@
 //! The operations endpoints of the services that have no HTTP API of their own
-//! (pump, worker): `/healthz` (the process runs), `/readyz` (Postgres answers)
-//! and `/metrics` (the service's registry as Prometheus text).
+//! (pump, worker): `/healthz` (the process runs), `/readyz` (every dependency
+//! the service names answers: Postgres, Temporal, the LISTEN connection) and
+//! `/metrics` (the service's registry as Prometheus text).
 
 use std::net::{SocketAddr, TcpListener};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use diesel_async::RunQueryDsl;
+use kitchen_wire::Health;
 use prometheus::Registry;
 
+use crate::edge::{ApiError, Readiness};
 use crate::metrics;
-use crate::postgres::PgPool;
 use crate::shutdown::Shutdown;
 
 #[derive(Clone)]
 struct OpsState {
-    pool: PgPool,
+    readiness: Readiness,
     registry: Registry,
 }
 
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
 }
 
-/// Whether Postgres answers a trivial query through `pool` (readiness).
-pub async fn database_ready(pool: &PgPool) -> bool {
-    match pool.get().await {
-        Ok(mut conn) => diesel::sql_query("SELECT 1")
-            .execute(&mut conn)
-            .await
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
-async fn readyz(state: web::Data<OpsState>) -> HttpResponse {
-    if database_ready(&state.pool).await {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .content_type("application/problem+json")
-            .json(serde_json::json!({"type": "/problems/unavailable", "title": "Service Unavailable", "status": 503, "code": "unavailable", "detail": "database unreachable"}))
-    }
+async fn readyz(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
+    state.readiness.respond().await
 }
 
 async fn scrape(state: web::Data<OpsState>) -> HttpResponse {
@@ -54,11 +40,14 @@ async fn scrape(state: web::Data<OpsState>) -> HttpResponse {
 pub fn serve(
     host: &str,
     port: u16,
-    pool: PgPool,
+    readiness: Readiness,
     registry: Registry,
     shutdown: &Shutdown,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
-    let state = OpsState { pool, registry };
+    let state = OpsState {
+        readiness,
+        registry,
+    };
     let listener = TcpListener::bind((host, port))?;
     let address = listener.local_addr()?;
     let server = HttpServer::new(move || {

@@ -1,6 +1,7 @@
 //! The pump's and worker's operations endpoints.
 
 use kitchen_adapters::config::DbRole;
+use kitchen_adapters::edge::{Check, Readiness};
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_adapters::{metrics, ops_http};
 use kitchen_test_support::TestDb;
@@ -14,7 +15,7 @@ async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
     let (address, server) = ops_http::serve(
         "127.0.0.1",
         0,
-        db.pool(DbRole::Pump),
+        Readiness::new(vec![Check::postgres(db.pool(DbRole::Pump))]),
         registry,
         &Shutdown::new(),
     )
@@ -39,7 +40,7 @@ async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
     let (dead, server) = ops_http::serve(
         "127.0.0.1",
         0,
-        dead_pool,
+        Readiness::new(vec![Check::postgres(dead_pool)]),
         metrics::registry(),
         &Shutdown::new(),
     )
@@ -51,6 +52,8 @@ async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
         .await
         .unwrap();
     assert_eq!(response.status(), 503);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["detail"], "not ready: postgres", "{problem}");
     assert_eq!(
         http.get(format!("http://{dead}/healthz"))
             .send()
@@ -59,4 +62,48 @@ async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
             .status(),
         200
     );
+}
+
+#[actix_web::test]
+async fn readiness_names_a_listen_connection_that_is_down_and_follows_it_up() {
+    use std::time::Duration;
+
+    use kitchen_adapters::postgres::listen::{self, ListenHealth};
+    use kitchen_test_support::poll;
+
+    let db = TestDb::new().await.unwrap();
+    let shutdown = Shutdown::new();
+    let (up, down) = (ListenHealth::default(), ListenHealth::default());
+    let mut unreachable = db.settings.clone();
+    unreachable.port = 1;
+    for (health, url) in [
+        (&up, db.url(DbRole::Pump)),
+        (&down, unreachable.url_for(DbRole::Pump, &db.name)),
+    ] {
+        let (heard, mut rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(listen::run(
+            url,
+            "commands",
+            heard,
+            shutdown.clone(),
+            health.clone(),
+        ));
+        tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    }
+    poll::until(
+        Duration::from_secs(10),
+        "the LISTEN connection is up",
+        || async { up.is_up().then_some(()) },
+    )
+    .await;
+    let readiness = Readiness::new(vec![
+        Check::postgres(db.pool(DbRole::Pump)),
+        up.check(),
+        down.check(),
+    ]);
+    let failures = readiness.failures().await;
+    let names: Vec<&str> = failures.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["listen"], "only the unreachable one: {failures:?}");
+    assert!(!down.is_up());
+    shutdown.trigger();
 }

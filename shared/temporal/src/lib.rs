@@ -14,5 +14,6 @@ pub use client::{connect, connect_with_retry, readiness_check, ConnectError};
 pub use metrics::WorkerMetrics;
 pub use scheduler::{TemporalScheduler, MEMO_COMMAND_TYPE, MEMO_CORRELATION_ID};
 pub use workflow::{
-    workflow_id, CommandActivities, CommandRef, CommandWorkflow, TimerRef, GENERIC_TIMERS,
+    set_activity_timeout, workflow_id, CommandActivities, CommandRef, CommandWorkflow, TimerRef,
+    GENERIC_TIMERS,
 };

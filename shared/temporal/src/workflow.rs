@@ -49,9 +49,28 @@ pub fn workflow_id(tenant: TenantId, command: CommandId) -> String {
     format!("{tenant}-{command}")
 }
 
+/// How long one attempt of a command activity may run (`[worker]
+/// activity_timeout_secs`); set once by the worker at startup, before any
+/// workflow runs. Not part of a workflow's history, so changing it between
+/// deployments is safe.
+static ACTIVITY_TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+/// The default of [`ACTIVITY_TIMEOUT`] (the setting's default).
+const DEFAULT_ACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sets the activity timeout of this process's workflows; the first call wins.
+pub fn set_activity_timeout(timeout: Duration) {
+    if ACTIVITY_TIMEOUT.set(timeout).is_err() && ACTIVITY_TIMEOUT.get() != Some(&timeout) {
+        tracing::warn!(
+            ?timeout,
+            "the activity timeout was already set; keeping the first"
+        );
+    }
+}
+
 fn activity_options() -> LocalActivityOptions {
     LocalActivityOptions::builder()
-        .start_to_close_timeout(Duration::from_secs(30))
+        .start_to_close_timeout(*ACTIVITY_TIMEOUT.get().unwrap_or(&DEFAULT_ACTIVITY_TIMEOUT))
         .build()
 }
 

@@ -20,6 +20,36 @@ pub enum Heard {
     Payload(String),
 }
 
+/// Whether the LISTEN connection is up (for readiness): false until the first
+/// LISTEN succeeds and while it reconnects. Cheap to clone (shared flag).
+#[derive(Debug, Clone, Default)]
+pub struct ListenHealth(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl ListenHealth {
+    fn set(&self, up: bool) {
+        self.0.store(up, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The readiness check `listen`: down while the connection is.
+    pub fn check(&self) -> crate::edge::Check {
+        let health = self.clone();
+        crate::edge::Check::new("listen", move || {
+            let up = health.is_up();
+            async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err("the LISTEN connection is down (reconnecting)".into())
+                }
+            }
+        })
+    }
+}
+
 /// How often an idle connection is checked with a query, so a dead peer is
 /// noticed even when no notification arrives.
 const LIVENESS_CHECK: Duration = Duration::from_secs(5);
@@ -30,6 +60,7 @@ pub async fn run(
     channel: &'static str,
     heard: mpsc::Sender<Heard>,
     shutdown: Shutdown,
+    health: ListenHealth,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -38,12 +69,13 @@ pub async fn run(
         }
         // Connecting can hang on an unreachable server: shutdown wins over it.
         let attempt = tokio::select! {
-            attempt = listen_once(&url, channel, &heard, &shutdown, &mut backoff) => attempt,
+            attempt = listen_once(&url, channel, &heard, &shutdown, &mut backoff, &health) => attempt,
             () = shutdown.wait() => return,
         };
         match attempt {
             Ok(()) => return,
             Err(e) => {
+                health.set(false);
                 tracing::warn!(cause = %e, channel, retry_in = ?backoff, "LISTEN connection lost; reconnecting");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
@@ -64,6 +96,7 @@ async fn listen_once(
     heard: &mpsc::Sender<Heard>,
     shutdown: &Shutdown,
     backoff: &mut Duration,
+    health: &ListenHealth,
 ) -> Result<(), String> {
     let mut conn = AsyncPgConnection::establish(url.expose_secret())
         .await
@@ -72,6 +105,7 @@ async fn listen_once(
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(channel, "listening");
+    health.set(true);
     *backoff = Duration::from_millis(100);
     if heard.send(Heard::Connected).await.is_err() {
         return Ok(());
