@@ -11,7 +11,6 @@ use kitchen_adapters::postgres::PgPool;
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_temporal::{CommandActivities, CommandWorkflow, WorkerMetrics};
 use prometheus::Registry;
-use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 /// After shutdown, how long the SDK lets running activities finish before it
@@ -47,16 +46,7 @@ pub async fn run(
     };
     let w = &settings.worker;
     kitchen_temporal::set_activity_timeout(Duration::from_secs(w.activity_timeout_secs));
-    // The command activities are local activities: they share the activity
-    // limit with any remote ones.
-    let tuner = TunerHolder::builder()
-        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(w.max_concurrent_workflow_tasks))
-        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(w.max_concurrent_activities))
-        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(w.max_concurrent_activities))
-        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
-        .build();
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
-        .tuner(tuner)
         .register_workflow::<CommandWorkflow>()?
         .register_activities(CommandActivities::new(
             CommandUnitOfWork::new(pool),

@@ -75,8 +75,6 @@ pub struct WorkerSettings {
     pub host: String,
     pub port: u16,
     pub activity_timeout_secs: u64,
-    pub max_concurrent_activities: usize,
-    pub max_concurrent_workflow_tasks: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
