@@ -35,22 +35,14 @@ pub struct Connection {
     /// The household (tenant) to act as; required.
     #[arg(long, global = true, value_name = "UUID")]
     pub tenant: Option<Uuid>,
-    /// The command gateway.
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub gateway: String,
-    /// The realtime service (the event stream).
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        default_value = "ws://127.0.0.1:8081"
-    )]
-    pub realtime: String,
+    /// The command gateway [default: http://127.0.0.1:8080, or the port in
+    /// KITCHEN__GATEWAY__PORT as the services read it].
+    #[arg(long, global = true, value_name = "URL")]
+    pub gateway: Option<String>,
+    /// The realtime service, the event stream [default: ws://127.0.0.1:8081,
+    /// or the port in KITCHEN__REALTIME__PORT].
+    #[arg(long, global = true, value_name = "URL")]
+    pub realtime: Option<String>,
     /// A bearer token; without one, a development token is minted with the
     /// --dev-* values below.
     #[arg(
@@ -117,6 +109,31 @@ pub enum Action {
     /// Print the token the other subcommands use (a development token unless
     /// --token or KITCHEN_TOKEN is given).
     Token,
+}
+
+impl Connection {
+    /// `--gateway`, or the gateway on this machine at the port the services use.
+    pub fn gateway_url(&self) -> String {
+        self.gateway
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", port("KITCHEN__GATEWAY__PORT", 8080)))
+    }
+
+    /// `--realtime`, or realtime on this machine at the port the services use.
+    pub fn realtime_url(&self) -> String {
+        self.realtime
+            .clone()
+            .unwrap_or_else(|| format!("ws://127.0.0.1:{}", port("KITCHEN__REALTIME__PORT", 8081)))
+    }
+}
+
+/// A port from the services' own variable (as `scripts/dev-up` sets it), or
+/// base.toml's default.
+fn port(variable: &str, default: u16) -> u16 {
+    std::env::var(variable)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
 }
 
 fn json(text: &str) -> Result<Value, String> {
@@ -200,8 +217,11 @@ mod tests {
         let cli = parse(&["--tenant", TENANT, "--command", "createOrder"]).unwrap();
         assert!(cli.action.is_none());
         assert_eq!(cli.command.as_deref(), Some("createOrder"));
-        assert_eq!(cli.connection.gateway, "http://127.0.0.1:8080");
-        assert_eq!(cli.connection.realtime, "ws://127.0.0.1:8081");
+        assert!(cli
+            .connection
+            .gateway_url()
+            .starts_with("http://127.0.0.1:"));
+        assert!(cli.connection.realtime_url().starts_with("ws://127.0.0.1:"));
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl Out {
 pub async fn run(cli: Cli, input: impl AsyncBufRead + Unpin, out: Out) -> anyhow::Result<()> {
     let c = cli.connection;
     let tenant = c.tenant.context("--tenant is required")?;
-    let token = match c.token {
+    let token = match c.token.clone() {
         Some(token) => token,
         None => DevKey {
             secret: &c.dev_secret,
@@ -71,7 +71,7 @@ pub async fn run(cli: Cli, input: impl AsyncBufRead + Unpin, out: Out) -> anyhow
         .mint(tenant, "kitchen-cli", Duration::from_secs(12 * 3600))
         .context("minting a development token")?,
     };
-    let client = Client::new(c.gateway, c.realtime, token.clone());
+    let client = Client::new(c.gateway_url(), c.realtime_url(), token.clone());
     match cli.action {
         Some(Action::Token) => out.line(token),
         Some(Action::Send {
