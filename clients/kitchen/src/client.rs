@@ -107,7 +107,7 @@ impl Client {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "command {command_id} still {:?} after {timeout:?}",
+                    "command {command_id} still {} after {timeout:?}",
                     command.status
                 );
             }
@@ -139,7 +139,7 @@ impl Client {
         } else {
             out.line(format!(
                 "command {id} {}: {}",
-                format!("{:?}", command.status).to_lowercase(),
+                command.status,
                 command.rejection.as_ref().map_or("", |r| r.reason.as_str())
             ));
         }
