@@ -4,8 +4,8 @@
 //!   scripts/bench            # full run (release build, own Temporal dev server)
 //!   scripts/bench --smoke    # seconds-long sizes: checks the bench works
 //!
-//! Options: --smoke, --only 1,2,3,4,5,6 (rows; 2 and 3 run together),
-//! --json PATH (default target/bench/results.json).
+//! Options (`kitchen-bench --help`): --smoke, --only 1,2,3,4,5,6 (rows; 2 and
+//! 3 run together), --json PATH (default target/bench/results.json).
 //! Needs PostgreSQL (as the tests do), a Temporal dev server at
 //! KITCHEN__TEMPORAL__ADDRESS, and the service binaries next to this one.
 #![forbid(unsafe_code)]
@@ -32,7 +32,8 @@ mod ws;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use clap::Parser;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use kitchen_adapters::config::Settings;
@@ -42,48 +43,50 @@ use crate::env::{Findings, Run};
 use crate::machine::Machine;
 use crate::report::Report;
 
-#[derive(Debug)]
+/// Throughput and latency of every path of KitchenEats, each beside its raw
+/// limit measured in the same run (BENCHMARKS.md).
+///
+/// Needs PostgreSQL, a Temporal dev server at KITCHEN__TEMPORAL__ADDRESS and the
+/// service binaries next to this one; scripts/bench provides all three.
+#[derive(Debug, Parser)]
+#[command(name = "kitchen-bench", version)]
 struct Args {
+    /// Seconds-long sizes: checks that the bench works (figures are not meaningful).
+    #[arg(long)]
     smoke: bool,
+    /// The rows to run, e.g. 1,4 (rows 2 and 3 run together).
+    #[arg(
+        long = "only",
+        value_name = "ROWS",
+        value_delimiter = ',',
+        value_parser = row,
+        default_value = "1,2,4,5,6"
+    )]
     rows: Vec<u8>,
+    /// Where the JSON report goes (service logs go to `logs/` beside it).
+    #[arg(long, value_name = "PATH", default_value = "target/bench/results.json")]
     json: PathBuf,
+    /// Internal: be row 5's raw fan-out server (the bench starts itself so).
+    #[arg(
+        long = raw_fanout::FLAG.trim_start_matches("--"),
+        hide = true,
+        num_args = 2,
+        value_names = ["DATABASE_URL", "FRAME_BYTES"],
+        exclusive = true
+    )]
+    raw_fanout_server: Option<Vec<String>>,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
-    let mut parsed = Args {
-        smoke: false,
-        rows: vec![1, 2, 4, 5, 6],
-        json: PathBuf::from("target/bench/results.json"),
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--smoke" => parsed.smoke = true,
-            "--only" => {
-                let list = args
-                    .next()
-                    .context("--only needs a list of rows, e.g. 1,4")?;
-                parsed.rows = list
-                    .split(',')
-                    .map(|r| match r.trim() {
-                        "1" => Ok(1),
-                        "2" | "3" => Ok(2),
-                        "4" => Ok(4),
-                        "5" => Ok(5),
-                        "6" => Ok(6),
-                        other => bail!("unknown row {other:?} (rows are 1 to 6)"),
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-                parsed.rows.dedup();
-            }
-            "--json" => parsed.json = args.next().context("--json needs a path")?.into(),
-            "-h" | "--help" => {
-                println!("usage: kitchen-bench [--smoke] [--only 1,2,3,4,5,6] [--json PATH]");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?} (see --help)"),
-        }
+/// A row number; rows 2 and 3 are one measurement, run as 2.
+fn row(text: &str) -> Result<u8, String> {
+    match text.trim() {
+        "1" => Ok(1),
+        "2" | "3" => Ok(2),
+        "4" => Ok(4),
+        "5" => Ok(5),
+        "6" => Ok(6),
+        other => Err(format!("unknown row {other:?} (rows are 1 to 6)")),
     }
-    Ok(parsed)
 }
 
 #[derive(diesel::QueryableByName)]
@@ -104,19 +107,13 @@ async fn postgres_version(settings: &Settings) -> anyhow::Result<String> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let mut argv = std::env::args().skip(1);
-    if std::env::args().nth(1).as_deref() == Some(raw_fanout::FLAG) {
+    let mut args = Args::parse();
+    if let Some(server) = args.raw_fanout_server {
         // A child of the bench: the raw fan-out server of row 5.
-        let (url, bytes) = (argv.nth(1), argv.next());
-        let (Some(url), Some(Ok(bytes))) = (url, bytes.map(|b| b.parse())) else {
-            bail!(
-                "usage: kitchen-bench {} DATABASE_URL FRAME_BYTES",
-                raw_fanout::FLAG
-            );
-        };
-        return raw_fanout::serve(&url, bytes).await;
+        let bytes = server[1].parse().context("FRAME_BYTES must be a number")?;
+        return raw_fanout::serve(&server[0], bytes).await;
     }
-    let args = parse_args(argv)?;
+    args.rows.dedup();
     let settings = Settings::load().context("loading settings")?;
     let machine = Machine::describe(postgres_version(&settings).await?);
     let log_dir = args
@@ -186,13 +183,19 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
 
-    fn parse(args: &[&str]) -> anyhow::Result<Args> {
-        parse_args(args.iter().map(|s| s.to_string()))
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        let mut args =
+            Args::try_parse_from(std::iter::once("kitchen-bench").chain(args.iter().copied()))?;
+        args.rows.dedup();
+        Ok(args)
     }
 
     #[test]
     fn arguments() {
+        Args::command().debug_assert();
         let a = parse(&[]).unwrap();
         assert_eq!((a.smoke, a.rows.as_slice()), (false, &[1, 2, 4, 5, 6][..]));
         let a = parse(&["--smoke", "--only", "2,3", "--json", "x.json"]).unwrap();
@@ -206,5 +209,13 @@ mod tests {
             .contains("unknown row"));
         assert!(parse(&["--fast"]).is_err());
         assert!(parse(&["--only"]).is_err());
+        let server = parse(&[raw_fanout::FLAG, "postgres://x", "512"]).unwrap();
+        assert_eq!(server.raw_fanout_server.unwrap(), ["postgres://x", "512"]);
+        assert_eq!(
+            parse(&[raw_fanout::FLAG, "postgres://x", "512", "--smoke"])
+                .unwrap_err()
+                .kind(),
+            ErrorKind::ArgumentConflict
+        );
     }
 }

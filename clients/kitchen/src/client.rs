@@ -1,13 +1,20 @@
-//! HTTP and WebSocket calls of the CLI.
+//! HTTP and WebSocket calls of the CLI, in the types of the wire contract
+//! (`kitchen-wire`), so a change of the API shows up here at compile time.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures_util::StreamExt;
-use serde_json::{json, Value};
+use kitchen_wire::{
+    CommandAccepted, CommandStatus, CommandView, EventsPage, Problem, StreamFrame, SubmitCommand,
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
 
+use crate::shown::Shown;
 use crate::Out;
 
 /// Talks to the gateway and to realtime with one token.
@@ -17,18 +24,27 @@ pub struct Client {
     realtime: String,
     token: String,
     http: reqwest::Client,
+    /// Which events were printed (shared by clones: the prompt's stream and its reports).
+    shown: Shown,
 }
 
-/// One event, as the CLI prints it.
-pub(crate) fn describe(event: &Value) -> String {
-    format!(
-        "event #{} {} v{} on {}: {}",
-        event["seq"],
-        event["type"].as_str().unwrap_or("?"),
-        event["version"],
-        event["aggregateId"].as_str().unwrap_or("?"),
-        event["payload"]
-    )
+/// The body of a successful answer, or the problem+json of a failed one as the error.
+async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> anyhow::Result<T> {
+    let status = response.status();
+    let body = response.bytes().await.context("reading the answer")?;
+    if !status.is_success() {
+        match serde_json::from_slice::<Problem>(&body) {
+            Ok(p) => bail!(
+                "{} {}: {}{}",
+                p.status,
+                p.code,
+                p.detail,
+                p.field.map(|f| format!(" ({f})")).unwrap_or_default()
+            ),
+            Err(_) => bail!("{status}: {}", String::from_utf8_lossy(&body)),
+        }
+    }
+    serde_json::from_slice(&body).context("an answer outside the API's contract")
 }
 
 impl Client {
@@ -38,97 +54,94 @@ impl Client {
             realtime,
             token,
             http: reqwest::Client::new(),
+            shown: Shown::default(),
         }
     }
 
-    /// POSTs a command; returns the gateway's answer (202 or a problem).
-    pub async fn send(&self, command_type: &str, payload: Value) -> anyhow::Result<Value> {
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.gateway))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the gateway at {}", self.gateway))?;
+        answer(response).await
+    }
+
+    /// POSTs a command; returns the gateway's acceptance (or its problem as the error).
+    pub async fn send(
+        &self,
+        command_type: &str,
+        payload: Value,
+    ) -> anyhow::Result<CommandAccepted> {
+        let command = SubmitCommand {
+            id: None,
+            command_type: command_type.to_owned(),
+            payload,
+            correlation_id: None,
+            metadata: None,
+        };
         let response = self
             .http
             .post(format!("{}/v1/commands", self.gateway))
             .bearer_auth(&self.token)
-            .json(&json!({"type": command_type, "payload": payload}))
+            .json(&command)
             .send()
             .await
             .with_context(|| format!("cannot reach the gateway at {}", self.gateway))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!(
-                "{} {}: {}",
-                status.as_u16(),
-                body["code"].as_str().unwrap_or(""),
-                body["detail"].as_str().unwrap_or("")
-            );
-        }
-        Ok(body)
+        answer(response).await
     }
 
     /// Polls the command until it is final.
-    pub async fn outcome(&self, command_id: &str, timeout: Duration) -> anyhow::Result<Value> {
+    pub async fn outcome(
+        &self,
+        command_id: Uuid,
+        timeout: Duration,
+    ) -> anyhow::Result<CommandView> {
         let deadline = Instant::now() + timeout;
         loop {
-            let command: Value = self
-                .http
-                .get(format!("{}/v1/commands/{command_id}", self.gateway))
-                .bearer_auth(&self.token)
-                .send()
-                .await?
-                .json()
-                .await?;
-            if matches!(
-                command["status"].as_str(),
-                Some("succeeded" | "rejected" | "failed")
-            ) {
+            let command: CommandView = self.get(&format!("/v1/commands/{command_id}")).await?;
+            if command.status.is_final() {
                 return Ok(command);
             }
             if Instant::now() > deadline {
                 bail!(
                     "command {command_id} still {} after {timeout:?}",
-                    command["status"]
+                    command.status
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Sends, waits, and prints the outcome with its events.
+    /// Sends, waits, and prints the outcome with its events (each event once,
+    /// also when the live stream printed it already).
     pub async fn send_and_report(
         &self,
         command_type: &str,
         payload: Value,
         out: &Out,
-    ) -> anyhow::Result<Value> {
-        let accepted = self.send(command_type, payload).await?;
-        let id = accepted["commandId"]
-            .as_str()
-            .context("no commandId")?
-            .to_owned();
+    ) -> anyhow::Result<CommandView> {
+        let id = self.send(command_type, payload).await?.command_id;
         out.line(format!("sent {command_type} as command {id}"));
-        let command = self.outcome(&id, Duration::from_secs(30)).await?;
-        match command["status"].as_str() {
-            Some("succeeded") => {
-                out.line(format!("command {id} succeeded"));
-                for seq in command["eventSeqs"].as_array().into_iter().flatten() {
-                    let after = seq.as_i64().unwrap_or(1) - 1;
-                    let page: Value = self
-                        .http
-                        .get(format!("{}/v1/events?after={after}&limit=1", self.gateway))
-                        .bearer_auth(&self.token)
-                        .send()
-                        .await?
-                        .json()
-                        .await?;
-                    for event in page["events"].as_array().into_iter().flatten() {
-                        out.line(describe(event));
-                    }
+        let command = self.outcome(id, Duration::from_secs(30)).await?;
+        if command.status == CommandStatus::Succeeded {
+            out.line(format!("command {id} succeeded"));
+            for seq in &command.event_seqs {
+                let page: EventsPage = self
+                    .get(&format!("/v1/events?after={}&limit=1", seq - 1))
+                    .await?;
+                for event in &page.events {
+                    self.shown.reported(event, out);
                 }
             }
-            _ => out.line(format!(
+        } else {
+            out.line(format!(
                 "command {id} {}: {}",
-                command["status"].as_str().unwrap_or("?"),
-                command["rejection"]["reason"].as_str().unwrap_or("")
-            )),
+                command.status,
+                command.rejection.as_ref().map_or("", |r| r.reason.as_str())
+            ));
         }
         Ok(command)
     }
@@ -145,17 +158,14 @@ impl Client {
             .with_context(|| format!("cannot open the event stream at {}", self.realtime))?;
         while let Some(message) = ws.next().await {
             match message? {
-                Message::Text(text) => {
-                    let frame: Value = serde_json::from_str(&text)?;
-                    match frame["type"].as_str() {
-                        Some("event") => out.line(describe(&frame["event"])),
-                        Some("ready") => out.line(format!(
-                            "-- caught up at seq {}; live events follow",
-                            frame["seq"]
-                        )),
-                        _ => out.line(&text),
+                Message::Text(text) => match serde_json::from_str::<StreamFrame>(&text) {
+                    Ok(StreamFrame::Event { event }) => self.shown.streamed(&event, &out),
+                    Ok(StreamFrame::Ready { seq }) => {
+                        out.line(format!("-- caught up at seq {seq}; live events follow"))
                     }
-                }
+                    // A frame this CLI does not know yet: show it as it came.
+                    Err(_) => out.line(&text),
+                },
                 Message::Close(frame) => {
                     out.line(format!(
                         "-- stream closed: {}",

@@ -1,8 +1,9 @@
-//! `kitchen`: see `kitchen help`.
+//! `kitchen`: see `kitchen --help`.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Bad arguments print clap's error with the usage and exit 2.
+    let cli = kitchen::Cli::parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    kitchen::run(args, stdin, kitchen::Out::stdout()).await
+    kitchen::run(cli, stdin, kitchen::Out::stdout()).await
 }

@@ -5,6 +5,7 @@ use anyhow::Context;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+use crate::cli::PROMPT_COMMANDS;
 use crate::{Client, Out};
 
 const HELP: &str = "commands: createOrder, updateOrderStatus, cancelOrder, help, exit";
@@ -82,7 +83,7 @@ async fn payload_for<R: AsyncBufRead + Unpin>(
             let delay = ask!("scheduledFor, seconds from now (empty: now)", Some(""));
             if !delay.is_empty() {
                 let secs: i64 = delay.parse().context("seconds must be a number")?;
-                payload["scheduledFor"] = json!(chrono_now_plus(secs));
+                payload["scheduledFor"] = json!(now_plus(secs));
             }
             payload
         }
@@ -107,35 +108,10 @@ async fn payload_for<R: AsyncBufRead + Unpin>(
     }))
 }
 
-fn chrono_now_plus(secs: i64) -> String {
-    let at = std::time::SystemTime::now() + std::time::Duration::from_secs(secs.max(0) as u64);
-    let unix = at
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    // RFC 3339 in UTC without pulling a date crate into the CLI.
-    let days = unix.div_euclid(86_400);
-    let secs_of_day = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs_of_day / 3600,
-        secs_of_day / 60 % 60,
-        secs_of_day % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+/// RFC 3339 in UTC, `secs` from now (a past time is now).
+fn now_plus(secs: i64) -> String {
+    (chrono::Utc::now() + chrono::TimeDelta::seconds(secs.max(0)))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The interactive session (see the crate docs).
@@ -175,7 +151,7 @@ pub(crate) async fn interactive(
             "" => continue,
             "exit" | "quit" => break,
             "help" => out.line(HELP),
-            "createOrder" | "updateOrderStatus" | "cancelOrder" => {
+            c if PROMPT_COMMANDS.contains(&c) => {
                 let Some(payload) = payload_for(&command, &mut asker, &last_order).await? else {
                     break;
                 };

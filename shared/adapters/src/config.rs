@@ -241,6 +241,30 @@ mod tests {
         assert_eq!(settings.log.format, LogFormat::Pretty);
     }
 
+    /// The CLI mints development tokens without this loader, from the
+    /// defaults in kitchen-dev-token: they must stay those of base.toml.
+    #[test]
+    fn the_dev_token_defaults_are_those_of_base_toml() {
+        let base: AuthSettings = Config::builder()
+            .add_source(File::from_str(BASE, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .get("auth")
+            .unwrap();
+        assert_eq!(
+            (
+                base.hs256_secret.expose_secret(),
+                base.issuer.as_str(),
+                base.audience.as_str()
+            ),
+            (
+                kitchen_dev_token::DEFAULT_SECRET,
+                kitchen_dev_token::DEFAULT_ISSUER,
+                kitchen_dev_token::DEFAULT_AUDIENCE
+            )
+        );
+    }
+
     #[test]
     fn urls_encode_credentials() {
         let mut db = Settings::load().unwrap().database;

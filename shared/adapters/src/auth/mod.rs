@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{
-    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
-};
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use kitchen_domain::TenantId;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -206,19 +204,10 @@ pub fn mint_dev_token(
     subject: &str,
     ttl: Duration,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    let now = Utc::now().timestamp();
-    let claims = serde_json::json!({
-        "tenant_id": tenant.to_string(),
-        "sub": subject,
-        "iss": settings.issuer,
-        "aud": settings.audience,
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl.as_secs() as i64,
-    });
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(settings.hs256_secret.expose_secret().as_bytes()),
-    )
+    kitchen_dev_token::DevKey {
+        secret: settings.hs256_secret.expose_secret(),
+        issuer: &settings.issuer,
+        audience: &settings.audience,
+    }
+    .mint(tenant.as_uuid(), subject, ttl)
 }

@@ -3,43 +3,69 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::{bootstrap, migrate};
 use kitchen_domain::TenantId;
 
-const USAGE: &str = "usage: kitchen-admin <setup|bootstrap|migrate|drop-database|dev-token>
+/// KitchenEats operator tool.
+///
+/// Settings come from configuration/base.toml and KITCHEN__* variables (README).
+#[derive(Debug, Parser)]
+#[command(name = "kitchen-admin", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-  setup          bootstrap, then migrate (what a fresh machine needs)
-  bootstrap      as the admin user: create/update login roles, create the database
-  migrate        as kitchen_owner: apply pending migrations
-  drop-database  as the admin user: drop the configured database (destroys data)
-  dev-token [--tenant UUID] [--sub NAME] [--ttl SECONDS]
-                 print an HS256 token signed with auth.hs256_secret (development only)
-
-Settings come from configuration/base.toml and KITCHEN__* variables (README).";
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Bootstrap, then migrate (what a fresh machine needs).
+    Setup,
+    /// As the admin user: create/update login roles, create the database.
+    Bootstrap,
+    /// As kitchen_owner: apply pending migrations.
+    Migrate,
+    /// As the admin user: drop the configured database (destroys data).
+    DropDatabase,
+    /// Print an HS256 token signed with auth.hs256_secret (development only).
+    DevToken {
+        /// The token's tenant_id (default: a new random tenant).
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<TenantId>,
+        /// The token's sub: the user recorded on its commands.
+        #[arg(long = "sub", value_name = "NAME", default_value = "dev-user")]
+        subject: String,
+        /// How long the token is valid, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        ttl: u64,
+    },
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Arguments first: `--help` and bad arguments need no settings.
+    let cli = Cli::parse();
     let settings = Settings::load().context("loading settings")?;
     kitchen_adapters::telemetry::init(&settings.log);
     let db = &settings.database;
-    let command = std::env::args().nth(1).unwrap_or_default();
-    match command.as_str() {
-        "setup" | "bootstrap" | "migrate" | "drop-database" => {}
-        "dev-token" => return dev_token(&settings),
-        "-h" | "--help" | "help" => {
-            println!("{USAGE}");
+    let (bootstrap_db, migrate_db) = match cli.command {
+        Command::Setup => (true, true),
+        Command::Bootstrap => (true, false),
+        Command::Migrate => (false, true),
+        Command::DropDatabase => {
+            bootstrap::drop_database(db, &db.name).await?;
+            println!("dropped database {}", db.name);
             return Ok(());
         }
-        other => bail!("unknown command {other:?}\n{USAGE}"),
-    }
-    if command == "drop-database" {
-        bootstrap::drop_database(db, &db.name).await?;
-        println!("dropped database {}", db.name);
-        return Ok(());
-    }
-    if command != "migrate" {
+        Command::DevToken {
+            tenant,
+            subject,
+            ttl,
+        } => return dev_token(&settings, tenant, &subject, ttl),
+    };
+    if bootstrap_db {
         bootstrap::bootstrap(db, &db.name).await.with_context(|| {
             format!(
                 "bootstrapping database {} on {}:{}",
@@ -48,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
         })?;
         println!("roles and database {} ready", db.name);
     }
-    if command != "bootstrap" {
+    if migrate_db {
         let applied = migrate::run_pending(&db.role_url(DbRole::Owner))
             .await
             .context("running migrations")?;
@@ -63,30 +89,30 @@ async fn main() -> anyhow::Result<()> {
 
 /// `dev-token`: mints a token for local use; prints only the token on stdout,
 /// so `TOKEN=$(kitchen-admin dev-token --tenant ...)` works.
-fn dev_token(settings: &Settings) -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(2).collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let tenant = match value("--tenant") {
-        Some(t) => t.parse::<TenantId>().context("--tenant must be a UUID")?,
-        None => TenantId::new_random(),
-    };
-    let subject = value("--sub").unwrap_or_else(|| "dev-user".into());
-    let ttl: u64 = value("--ttl")
-        .map(|t| t.parse())
-        .transpose()
-        .context("--ttl must be seconds")?
-        .unwrap_or(3600);
+fn dev_token(
+    settings: &Settings,
+    tenant: Option<TenantId>,
+    subject: &str,
+    ttl: u64,
+) -> anyhow::Result<()> {
+    let tenant = tenant.unwrap_or_else(TenantId::new_random);
     let token = kitchen_adapters::auth::mint_dev_token(
         &settings.auth,
         tenant,
-        &subject,
+        subject,
         Duration::from_secs(ttl),
     )?;
     eprintln!("tenant {tenant}, subject {subject}, valid {ttl} s");
     println!("{token}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }
