@@ -57,6 +57,18 @@ fn apply(states: &mut BTreeMap<String, Order>, events: &[Value]) {
     }
 }
 
+/// `GET {url}` with `token`; the JSON body.
+async fn get_json(http: &reqwest::Client, url: String, token: &str) -> Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
     let db = TestDb::new().await.unwrap();
@@ -75,15 +87,7 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
     }
     run(&store, tenant, orders[0], update(orders[0], "confirmed")).await;
 
-    let snapshot: Value = http
-        .get(format!("{base}/v1/snapshot"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let snapshot: Value = get_json(&http, format!("{base}/v1/snapshot"), &token).await;
     let n = snapshot["seq"].as_i64().unwrap();
     assert_eq!(n, 6);
     assert_eq!(snapshot["aggregates"].as_array().unwrap().len(), 5);
@@ -105,43 +109,19 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
             )
         })
         .collect();
-    let after: Value = http
-        .get(format!("{base}/v1/events?after={n}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: Value = get_json(&http, format!("{base}/v1/events?after={n}"), &token).await;
     assert_eq!(after["events"].as_array().unwrap().len(), 3);
     assert_eq!(after["nextAfter"], 9);
     apply(&mut hydrated, after["events"].as_array().unwrap());
 
     let mut replayed = BTreeMap::new();
-    let all: Value = http
-        .get(format!("{base}/v1/events?after=0&limit=100"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = get_json(&http, format!("{base}/v1/events?after=0&limit=100"), &token).await;
     apply(&mut replayed, all["events"].as_array().unwrap());
     assert_eq!(hydrated, replayed);
     assert_eq!(hydrated.len(), 6);
 
     // Paging and bad parameters.
-    let page: Value = http
-        .get(format!("{base}/v1/events?after=2&limit=2"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&http, format!("{base}/v1/events?after=2&limit=2"), &token).await;
     let seqs: Vec<i64> = page["events"]
         .as_array()
         .unwrap()
@@ -166,14 +146,6 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
     }
     // Another tenant sees an empty world.
     let other = tokens::valid(&settings.auth, TenantId::new_random());
-    let empty: Value = http
-        .get(format!("{base}/v1/snapshot"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let empty: Value = get_json(&http, format!("{base}/v1/snapshot"), &other).await;
     assert_eq!(empty, json!({"seq": 0, "aggregates": []}));
 }

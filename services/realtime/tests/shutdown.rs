@@ -10,8 +10,8 @@ use futures_util::StreamExt;
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_domain::ports::EventStore;
-use kitchen_domain::{AggregateId, TenantId, Version};
-use kitchen_test_support::fixtures::{created_snapshot, order_created, order_stream};
+use kitchen_domain::{AggregateId, TenantId};
+use kitchen_test_support::fixtures::append_created;
 use kitchen_test_support::temporal::wait_for_port;
 use kitchen_test_support::{process, tokens, TestDb};
 use serde_json::Value;
@@ -39,18 +39,7 @@ async fn connect(settings: &Settings, tenant: TenantId, after: i64) -> Ws {
 
 async fn append(store: &PgEventStore, tenant: TenantId) -> i64 {
     let order = AggregateId::new_random();
-    store
-        .append(
-            tenant,
-            &order_stream(order),
-            Version::ZERO,
-            vec![order_created(order)],
-            created_snapshot(order),
-        )
-        .await
-        .unwrap()[0]
-        .seq
-        .get()
+    append_created(store, tenant, order).await[0].seq.get()
 }
 
 /// How a socket ended: its last event seq, and the close frame if any.
@@ -169,8 +158,11 @@ async fn sigterm_closes_every_socket_with_1001_and_its_resume_point_then_exits_0
     stop.store(true, Ordering::SeqCst);
     appender.await.unwrap();
 
-    // Resuming where the hint says, on a new instance: the very next seq.
+    // Resuming where the hint says, on a new instance: the very next seq. One
+    // more event after the close, so there is always a next seq to resume to
+    // (the appender may not have got one in under load).
     let (tenant, after) = resume.unwrap();
+    append_created(&store, tenant, AggregateId::new_random()).await;
     let head = store.head(tenant).await.unwrap().get();
     assert!(head > after, "events were appended after the close");
     settings.realtime.port = process::free_port();

@@ -10,7 +10,7 @@ use kitchen_domain::memory::InMemoryEventStore;
 use kitchen_domain::ports::{EventStore, StoreError};
 use kitchen_domain::{AggregateId, EventDecodeError, Seq, StreamRef, TenantId, Version};
 use kitchen_test_support::fixtures::{
-    created_snapshot, order_created, order_stream, status_updated,
+    append_created, created_snapshot, order_created, order_stream, status_updated,
 };
 use kitchen_test_support::TestDb;
 use serde_json::json;
@@ -252,16 +252,7 @@ async fn an_unknown_aggregate_type_or_empty_append_is_refused<S: EventStore>(sto
 async fn loading_an_aggregate_as_another_type_is_a_typed_error<S: EventStore>(store: &S) {
     let tenant = TenantId::new_random();
     let order = AggregateId::new_random();
-    store
-        .append(
-            tenant,
-            &order_stream(order),
-            Version::ZERO,
-            vec![order_created(order)],
-            created_snapshot(order),
-        )
-        .await
-        .unwrap();
+    append_created(store, tenant, order).await;
     let err = store
         .load(tenant, &StreamRef::new("invoice", order))
         .await
@@ -315,16 +306,7 @@ async fn read_pages_in_seq_order_and_refuses_silly_limits<S: EventStore>(store: 
     let tenant = TenantId::new_random();
     for _ in 0..5 {
         let order = AggregateId::new_random();
-        store
-            .append(
-                tenant,
-                &order_stream(order),
-                Version::ZERO,
-                vec![order_created(order)],
-                created_snapshot(order),
-            )
-            .await
-            .unwrap();
+        append_created(store, tenant, order).await;
     }
     let page = store.read(tenant, Seq::new(1).unwrap(), 2).await.unwrap();
     assert_eq!(
@@ -350,16 +332,7 @@ async fn seqs_are_per_tenant<S: EventStore>(store: &S) {
     let (a, b) = (TenantId::new_random(), TenantId::new_random());
     for tenant in [a, b, a] {
         let order = AggregateId::new_random();
-        store
-            .append(
-                tenant,
-                &order_stream(order),
-                Version::ZERO,
-                vec![order_created(order)],
-                created_snapshot(order),
-            )
-            .await
-            .unwrap();
+        append_created(store, tenant, order).await;
     }
     assert_eq!(store.head(a).await.unwrap().get(), 2);
     assert_eq!(store.head(b).await.unwrap().get(), 1);

@@ -14,7 +14,8 @@ use kitchen_adapters::postgres::PgEventStore;
 use kitchen_domain::ports::EventStore;
 use kitchen_domain::{AggregateId, Seq, TenantId, Version};
 use kitchen_test_support::fixtures::{
-    big_order_created, created_snapshot, order_created, order_stream, status_updated,
+    append_created, big_order_created, created_snapshot, order_created, order_stream,
+    status_updated,
 };
 use kitchen_test_support::TestDb;
 use secrecy::ExposeSecret;
@@ -153,16 +154,7 @@ async fn a_rolled_back_append_notifies_nobody() {
         .await
         .unwrap_err();
     // Then a real append: the first notification seen must be this one.
-    store
-        .append(
-            tenant,
-            &order_stream(order),
-            Version::ZERO,
-            vec![order_created(order)],
-            created_snapshot(order),
-        )
-        .await
-        .unwrap();
+    append_created(&store, tenant, order).await;
     let parsed = parse_events_notification(&next(&mut listen).await.payload).unwrap();
     assert_eq!((parsed.first_seq, parsed.last_seq), (1, 1));
 }

@@ -111,3 +111,22 @@ pub fn v1_order_rows(
         ),
     ]
 }
+
+/// Appends `order`'s `OrderCreated` (with its snapshot) as a new stream of
+/// `tenant`; what was recorded. Panics if the store refuses.
+pub async fn append_created<S: kitchen_domain::ports::EventStore>(
+    store: &S,
+    tenant: TenantId,
+    order: AggregateId,
+) -> Vec<kitchen_domain::RecordedEvent> {
+    store
+        .append(
+            tenant,
+            &order_stream(order),
+            kitchen_domain::Version::ZERO,
+            vec![order_created(order)],
+            created_snapshot(order),
+        )
+        .await
+        .expect("the new order's first event is appended")
+}
