@@ -260,16 +260,7 @@ async fn one_correlation_id_is_followed_from_the_post_to_the_socket_frame() {
     // The listing: both commands, in order, with status and event seqs; another
     // tenant sees nothing of it.
     let url = format!("{}/v1/commands?correlationId={correlation}", stack.base);
-    let page: Value = stack
-        .http
-        .get(&url)
-        .bearer_auth(stack.token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = stack.get_json(&url, &stack.token()).await;
     let listed: Vec<(Value, Value, Value)> = page["commands"]
         .as_array()
         .unwrap()
@@ -290,30 +281,14 @@ async fn one_correlation_id_is_followed_from_the_post_to_the_socket_frame() {
         ]
     );
     let paged: Value = stack
-        .http
-        .get(format!("{url}&limit=1&after={}", ids[0]))
-        .bearer_auth(stack.token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("{url}&limit=1&after={}", ids[0]), &stack.token())
+        .await;
     assert_eq!(paged["commands"][0]["commandId"], json!(ids[1]));
     let stranger = kitchen_test_support::tokens::valid(
         &stack.settings.auth,
         kitchen_domain::TenantId::new_random(),
     );
-    let theirs: Value = stack
-        .http
-        .get(&url)
-        .bearer_auth(stranger)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let theirs: Value = stack.get_json(&url, &stranger).await;
     assert_eq!(theirs["commands"], json!([]));
 
     // The workflow carries it in its memo.

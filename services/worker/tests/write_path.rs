@@ -209,15 +209,8 @@ async fn the_menu_goes_through_the_same_pipeline_as_orders() {
     );
     // The snapshot read serves the menu's current state.
     let snapshot: serde_json::Value = stack
-        .http
-        .get(format!("{}/v1/snapshot", stack.base))
-        .bearer_auth(stack.token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("{}/v1/snapshot", stack.base), &stack.token())
+        .await;
     let menu = &snapshot["aggregates"][0];
     assert_eq!(menu["aggregateType"], "menu");
     assert_eq!(menu["schemaVersion"], 1);

@@ -192,9 +192,15 @@ impl Stack {
     }
 
     pub async fn command(&self, id: Uuid) -> Value {
+        self.get_json(&format!("{}/v1/commands/{id}", self.base), &self.token())
+            .await
+    }
+
+    /// `GET url` with `token`; the JSON body.
+    pub async fn get_json(&self, url: &str, token: &str) -> Value {
         self.http
-            .get(format!("{}/v1/commands/{id}", self.base))
-            .bearer_auth(self.token())
+            .get(url)
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()
