@@ -13,14 +13,18 @@ pub mod schema;
 mod tenant_tx;
 pub mod unit_of_work;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use deadpool::managed::{Manager, Metrics, RecycleResult};
+use diesel::ConnectionError;
+use diesel::ConnectionResult;
 use diesel_async::pooled_connection::deadpool::BuildError;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures_util::future::{BoxFuture, FutureExt};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use command_queue::PgCommandQueue;
@@ -70,11 +74,43 @@ impl Manager for PgManager {
     }
 }
 
+/// The runtime every pooled connection's driver (tokio-postgres' background
+/// task, spawned where the connection is opened) runs on, for the life of the
+/// process. Opened from a request, the driver would live on that actix worker's
+/// own runtime, which a graceful shutdown drops while other workers still
+/// drain their requests on the same pooled connection ("connection closed",
+/// answered 503); a test's runtime ends with the test the same way.
+fn driver_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            // Drivers only move bytes between sockets and channels.
+            .worker_threads(2)
+            .thread_name("pg-driver")
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for connection drivers")
+    })
+}
+
+/// Opens a connection on [`driver_runtime`], so its driver outlives the caller's runtime.
+fn establish_on_driver_runtime(url: &str) -> BoxFuture<'_, ConnectionResult<AsyncPgConnection>> {
+    let url = url.to_owned();
+    let opened = driver_runtime().spawn(async move { AsyncPgConnection::establish(&url).await });
+    async move {
+        opened
+            .await
+            .map_err(|e| ConnectionError::BadConnection(format!("opening a connection: {e}")))?
+    }
+    .boxed()
+}
+
 /// Builds a pool; connections are opened lazily, so this never touches the network.
 pub fn pool(url: &SecretString, max_size: usize) -> Result<PgPool, BuildError> {
     let manager = |recycling_method| {
         let mut config = ManagerConfig::default();
         config.recycling_method = recycling_method;
+        config.custom_setup = Box::new(establish_on_driver_runtime);
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
             url.expose_secret(),
             config,
