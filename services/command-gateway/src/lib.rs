@@ -9,4 +9,4 @@ pub mod openapi;
 mod routes;
 pub mod startup;
 
-pub use startup::Application;
+pub use startup::{build, build_with_pool};

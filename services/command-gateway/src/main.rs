@@ -1,7 +1,6 @@
 //! Thin composition root: settings, telemetry, then the application.
 
 use anyhow::Context;
-use command_gateway::Application;
 use kitchen_adapters::config::Settings;
 use kitchen_adapters::shutdown::Shutdown;
 
@@ -10,9 +9,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let settings = Settings::load().context("loading settings")?;
     kitchen_adapters::telemetry::init(&settings.log);
-    let app = Application::build(&settings).context("building the gateway")?;
+    let app = command_gateway::build(&settings, &shutdown).context("building the gateway")?;
     tracing::info!(address = %app.address(), "command-gateway listening");
-    app.run_until_stopped(shutdown)
-        .await
-        .context("running the gateway")
+    app.run_until_stopped().await.context("running the gateway")
 }

@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         temporal_ready,
         pump.listen_health().check(),
     ]);
-    let (address, ops) = kitchen_adapters::ops_http::serve(
+    let ops = kitchen_adapters::ops_http::serve(
         &settings.pump.host,
         settings.pump.port,
         readiness,
@@ -37,7 +37,8 @@ async fn main() -> anyhow::Result<()> {
         &shutdown,
     )
     .context("binding the ops endpoints")?;
-    let ops = tokio::spawn(ops);
+    let address = ops.address();
+    let ops = tokio::spawn(ops.run_until_stopped());
     tracing::info!(%address, "pump ops endpoints (/healthz, /readyz, /metrics)");
     tracing::info!(task_queue = %settings.temporal.task_queue, "command-pump running");
     pump.run(shutdown).await;

@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use command_gateway::Application;
 use command_pump::Pump;
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::shutdown::Shutdown;
@@ -89,9 +88,8 @@ async fn sigterm_gives_back_every_claim_and_every_command_completes_after_a_rest
     settings.pump.sweep_interval_ms = 250;
     settings.pump.port = process::free_port();
 
-    let gateway = Application::build(&settings).unwrap();
-    let base = format!("http://{}", gateway.address());
-    tokio::spawn(gateway.run_until_stopped(Shutdown::new()));
+    let gateway = command_gateway::build(&settings, &Shutdown::new()).unwrap();
+    let base = format!("http://{}", gateway.spawn());
     let tenant = TenantId::new_random();
     let token = tokens::valid(&settings.auth, tenant);
     let http = reqwest::Client::new();

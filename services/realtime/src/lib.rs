@@ -10,4 +10,4 @@ mod session;
 pub mod startup;
 mod wire;
 
-pub use startup::Application;
+pub use startup::build;

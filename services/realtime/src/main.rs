@@ -3,14 +3,13 @@
 use anyhow::Context;
 use kitchen_adapters::config::Settings;
 use kitchen_adapters::shutdown::Shutdown;
-use realtime::Application;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let settings = Settings::load().context("loading settings")?;
     kitchen_adapters::telemetry::init(&settings.log);
-    let app = Application::build(&settings, &shutdown).context("building realtime")?;
+    let app = realtime::build(&settings, &shutdown).context("building realtime")?;
     tracing::info!(address = %app.address(), "realtime listening");
     app.run_until_stopped().await.context("running realtime")
 }

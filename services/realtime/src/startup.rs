@@ -1,20 +1,18 @@
 //! Builds the realtime server from settings; `main` and the tests share it.
 
-use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse};
 use kitchen_adapters::auth::JwtVerifier;
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::edge::{
-    query_config, request_token, ApiError, Check, Query, Readiness, TokenSource, SUBPROTOCOL,
+    self, query_config, request_token, ApiError, BoundServer, Check, Listen, Query, Readiness,
+    TokenSource, SUBPROTOCOL,
 };
 use kitchen_adapters::postgres::listen::ListenHealth;
 use kitchen_adapters::postgres::{self, PgEventStore};
 use kitchen_adapters::shutdown::Shutdown;
-use kitchen_wire::Health;
 use serde::Deserialize;
 
 use crate::hub::Hub;
@@ -105,12 +103,6 @@ async fn stream(
     Ok(response)
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health {
-        status: "ok".into(),
-    })
-}
-
 async fn scrape(state: web::Data<State>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(kitchen_adapters::metrics::CONTENT_TYPE)
@@ -121,82 +113,55 @@ async fn readyz(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     state.readiness.respond().await
 }
 
-/// A bound realtime server.
-pub struct Application {
-    address: SocketAddr,
-    server: Server,
-}
+/// Sockets are connections in flight: once shutdown fires they get this long
+/// to take their close frame, inside the 10 s a service has to exit.
+const DRAIN: Duration = Duration::from_secs(5);
 
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("address", &self.address)
-            .finish()
-    }
-}
-
-impl Application {
-    /// Binds `realtime.host:realtime.port` (0 = free port); connects as
-    /// `kitchen_realtime`. Its hub and LISTEN connection start now and run
-    /// until `shutdown`, which also closes every socket (1001) and stops the
-    /// server.
-    pub fn build(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<Application> {
-        let url = settings.database.role_url(DbRole::Realtime);
-        let pool = postgres::pool(&url, settings.database.pool_size)?;
-        let store = PgEventStore::new(pool.clone());
-        let r = &settings.realtime;
-        let metrics = RealtimeMetrics::new()?;
-        let listen_health = ListenHealth::default();
-        let hub = Hub::start(
-            store.clone(),
-            url,
-            r.queue_capacity,
-            metrics,
-            shutdown.clone(),
-            listen_health.clone(),
-        );
-        let state = State {
-            hub,
-            store,
-            readiness: Readiness::new(vec![Check::postgres(pool), listen_health.check()]),
-            verifier: JwtVerifier::new(&settings.auth),
-            timing: Timing {
-                heartbeat: Duration::from_secs(r.heartbeat_secs),
-                client_timeout: Duration::from_secs(r.client_timeout_secs),
-                write_timeout: Duration::from_secs(r.write_timeout_secs),
-            },
-            shutdown: shutdown.clone(),
-        };
-        let listener = TcpListener::bind((r.host.as_str(), r.port))?;
-        let address = listener.local_addr()?;
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(state.clone()))
-                .app_data(query_config())
-                .route("/v1/stream", web::get().to(stream))
-                .route("/healthz", web::get().to(healthz))
-                .route("/readyz", web::get().to(readyz))
-                .route("/metrics", web::get().to(scrape))
-        })
-        .listen(listener)?
-        // Our `Shutdown` stops it. Sockets are connections in flight: they get
-        // up to 5 s to take their close frame, inside the 10 s to exit.
-        .disable_signals()
-        .shutdown_timeout(5)
-        .run();
-        shutdown.stop_server(&server);
-        Ok(Application { address, server })
-    }
-
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
-    /// Serves until the shutdown given to `build` fires and every socket
-    /// has been closed (or the drain time is up).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
-        tracing::info!("realtime stopped");
-        Ok(())
-    }
+/// Binds `realtime.host:realtime.port` (0 = free port); connects as
+/// `kitchen_realtime`. Its hub and LISTEN connection start now and run until
+/// `shutdown`, which also closes every socket (1001) and stops the server.
+pub fn build(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<BoundServer> {
+    let url = settings.database.role_url(DbRole::Realtime);
+    let pool = postgres::pool(&url, settings.database.pool_size)?;
+    let store = PgEventStore::new(pool.clone());
+    let r = &settings.realtime;
+    let metrics = RealtimeMetrics::new()?;
+    let listen_health = ListenHealth::default();
+    let hub = Hub::start(
+        store.clone(),
+        url,
+        r.queue_capacity,
+        metrics,
+        shutdown.clone(),
+        listen_health.clone(),
+    );
+    let state = State {
+        hub,
+        store,
+        readiness: Readiness::new(vec![Check::postgres(pool), listen_health.check()]),
+        verifier: JwtVerifier::new(&settings.auth),
+        timing: Timing {
+            heartbeat: Duration::from_secs(r.heartbeat_secs),
+            client_timeout: Duration::from_secs(r.client_timeout_secs),
+            write_timeout: Duration::from_secs(r.write_timeout_secs),
+        },
+        shutdown: shutdown.clone(),
+    };
+    let listen = Listen {
+        service: "realtime",
+        host: &r.host,
+        port: r.port,
+        drain: DRAIN,
+        workers: None,
+    };
+    let server = BoundServer::bind(&listen, shutdown, move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .app_data(query_config())
+            .route("/v1/stream", web::get().to(stream))
+            .route("/healthz", web::get().to(edge::healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(scrape))
+    })?;
+    Ok(server)
 }

@@ -13,7 +13,6 @@ use kitchen_test_support::fixtures::{
     big_order_created, created_snapshot, order_created, order_stream,
 };
 use kitchen_test_support::{tokens, TestDb};
-use realtime::Application;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -33,10 +32,10 @@ impl Rt {
         let db = TestDb::new().await.unwrap();
         let mut settings = db.platform_settings();
         adjust(&mut settings);
-        let app =
-            Application::build(&settings, &kitchen_adapters::shutdown::Shutdown::new()).unwrap();
-        let address = app.address().to_string();
-        tokio::spawn(app.run_until_stopped());
+        let address = realtime::build(&settings, &kitchen_adapters::shutdown::Shutdown::new())
+            .unwrap()
+            .spawn()
+            .to_string();
         let store = PgEventStore::new(db.pool(DbRole::Worker));
         Rt {
             db,

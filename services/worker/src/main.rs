@@ -30,19 +30,18 @@ async fn main() -> anyhow::Result<()> {
         kitchen_temporal::readiness_check(&temporal),
     ]);
     let registry = kitchen_adapters::metrics::registry();
-    let (address, ops) = kitchen_adapters::ops_http::serve(
+    let address = kitchen_adapters::ops_http::serve(
         &settings.worker.host,
         settings.worker.port,
         readiness,
         registry.clone(),
         &shutdown,
     )
-    .context("binding the ops endpoints")?;
-    let ops_handle = ops.handle();
-    tokio::spawn(ops);
+    .context("binding the ops endpoints")?
+    .spawn();
     tracing::info!(%address, "worker ops endpoints (/healthz, /readyz, /metrics)");
-    let result = worker::run(&settings, pool, &registry, shutdown).await;
+    let result = worker::run(&settings, pool, &registry, shutdown.clone()).await;
     // Also when the worker failed on its own: the process ends either way.
-    ops_handle.stop(true).await;
+    shutdown.trigger();
     result
 }

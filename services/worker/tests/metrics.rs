@@ -54,24 +54,24 @@ async fn pump_and_worker_metrics_count_claims_starts_outcomes_and_activities() {
     let pump = stack.start_pump().await;
     let worker = stack.start_worker().await;
     let ops_shutdown = Shutdown::new();
-    let (pump_ops, server) = ops_http::serve(
+    let pump_ops = ops_http::serve(
         "127.0.0.1",
         0,
         Readiness::new(vec![Check::postgres(stack.db.pool(DbRole::Pump))]),
         pump.registry().clone(),
         &ops_shutdown,
     )
-    .unwrap();
-    tokio::spawn(server);
-    let (worker_ops, server) = ops_http::serve(
+    .unwrap()
+    .spawn();
+    let worker_ops = ops_http::serve(
         "127.0.0.1",
         0,
         Readiness::new(vec![Check::postgres(stack.db.pool(DbRole::Worker))]),
         worker,
         &ops_shutdown,
     )
-    .unwrap();
-    tokio::spawn(server);
+    .unwrap()
+    .spawn();
     let (pump_ops, worker_ops) = (format!("http://{pump_ops}"), format!("http://{worker_ops}"));
 
     // One order with a timer a second away, then the same order again (rejected).

@@ -3,13 +3,12 @@
 //! the service names answers: Postgres, Temporal, the LISTEN connection) and
 //! `/metrics` (the service's registry as Prometheus text).
 
-use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
-use kitchen_wire::Health;
+use actix_web::{web, App, HttpResponse};
 use prometheus::Registry;
 
-use crate::edge::{ApiError, Readiness};
+use crate::edge::{healthz, ApiError, BoundServer, Listen, Readiness};
 use crate::metrics;
 use crate::shutdown::Shutdown;
 
@@ -17,12 +16,6 @@ use crate::shutdown::Shutdown;
 struct OpsState {
     readiness: Readiness,
     registry: Registry,
-}
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health {
-        status: "ok".into(),
-    })
 }
 
 async fn readyz(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
@@ -35,33 +28,32 @@ async fn scrape(state: web::Data<OpsState>) -> HttpResponse {
         .body(metrics::render(&state.registry))
 }
 
-/// Binds `host:port` (0 = any free port) and returns the address and a server
-/// future to spawn; it stops (gracefully) when `shutdown` fires.
+/// Binds `host:port` (0 = any free port); the server stops (gracefully) when
+/// `shutdown` fires.
 pub fn serve(
     host: &str,
     port: u16,
     readiness: Readiness,
     registry: Registry,
     shutdown: &Shutdown,
-) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
+) -> std::io::Result<BoundServer> {
     let state = OpsState {
         readiness,
         registry,
     };
-    let listener = TcpListener::bind((host, port))?;
-    let address = listener.local_addr()?;
-    let server = HttpServer::new(move || {
+    let listen = Listen {
+        service: "ops",
+        host,
+        port,
+        drain: Duration::from_secs(2),
+        // Scrapes and probes: one thread is plenty.
+        workers: Some(1),
+    };
+    BoundServer::bind(&listen, shutdown, move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(scrape))
     })
-    .workers(1)
-    .listen(listener)?
-    .disable_signals()
-    .shutdown_timeout(2)
-    .run();
-    shutdown.stop_server(&server);
-    Ok((address, server))
 }

@@ -12,15 +12,15 @@ async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
     let registry = metrics::registry();
     let counter = metrics::counter(&registry, "my_metric_total", "Mine.").unwrap();
     counter.inc_by(7);
-    let (address, server) = ops_http::serve(
+    let address = ops_http::serve(
         "127.0.0.1",
         0,
         Readiness::new(vec![Check::postgres(db.pool(DbRole::Pump))]),
         registry,
         &Shutdown::new(),
     )
-    .unwrap();
-    actix_web::rt::spawn(server);
+    .unwrap()
+    .spawn();
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("http://{address}{path}")).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
@@ -37,15 +37,15 @@ async fn health_ready_and_metrics_answer_and_readiness_follows_postgres() {
     settings.port = 1;
     let dead_pool =
         kitchen_adapters::postgres::pool(&settings.url_for(DbRole::Pump, &db.name), 1).unwrap();
-    let (dead, server) = ops_http::serve(
+    let dead = ops_http::serve(
         "127.0.0.1",
         0,
         Readiness::new(vec![Check::postgres(dead_pool)]),
         metrics::registry(),
         &Shutdown::new(),
     )
-    .unwrap();
-    actix_web::rt::spawn(server);
+    .unwrap()
+    .spawn();
     let response = http
         .get(format!("http://{dead}/readyz"))
         .send()

@@ -10,9 +10,7 @@ use crate::startup::AppState;
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "alive", body = Health)))]
 pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health {
-        status: "ok".into(),
-    })
+    kitchen_adapters::edge::healthz().await
 }
 
 /// Every dependency answers (Postgres).

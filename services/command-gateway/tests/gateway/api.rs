@@ -2,7 +2,6 @@
 //! idempotently, and every malformed body or token gets its documented status
 //! and leaves no row behind.
 
-use command_gateway::Application;
 use kitchen_adapters::config::Settings;
 use kitchen_domain::TenantId;
 use kitchen_test_support::tokens::{self, JwksServer};
@@ -27,9 +26,7 @@ impl TestApp {
         let db = TestDb::new().await.unwrap();
         let mut settings = db.platform_settings();
         adjust(&mut settings);
-        let app = Application::build(&settings).unwrap();
-        let base = format!("http://{}", app.address());
-        tokio::spawn(app.run_until_stopped(kitchen_adapters::shutdown::Shutdown::new()));
+        let base = crate::start_gateway(&settings);
         TestApp {
             db,
             settings,

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use command_gateway::Application;
 use kitchen_adapters::config::DbRole;
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_domain::aggregate::{Aggregate, AggregateCommand, DomainEvent};
@@ -73,9 +72,7 @@ async fn get_json(http: &reqwest::Client, url: String, token: &str) -> Value {
 async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
     let db = TestDb::new().await.unwrap();
     let settings = db.platform_settings();
-    let app = Application::build(&settings).unwrap();
-    let base = format!("http://{}", app.address());
-    tokio::spawn(app.run_until_stopped(kitchen_adapters::shutdown::Shutdown::new()));
+    let base = crate::start_gateway(&settings);
     let http = reqwest::Client::new();
     let tenant = TenantId::new_random();
     let token = tokens::valid(&settings.auth, tenant);

@@ -4,7 +4,7 @@
 //! stored.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kitchen_domain::TenantId;
@@ -25,7 +25,8 @@ fn create_order() -> String {
 #[derive(Debug, Default)]
 struct Load {
     accepted: AtomicUsize,
-    other_status: AtomicUsize,
+    /// Answers other than 202, as "status body", to say what went wrong.
+    other: Mutex<Vec<String>>,
     failed: AtomicUsize,
 }
 
@@ -61,11 +62,19 @@ async fn sigterm_answers_the_request_in_flight_stores_every_accepted_command_and
                         .send()
                         .await;
                     match sent {
-                        Ok(r) if r.status() == 202 => load.accepted.fetch_add(1, Ordering::SeqCst),
-                        Ok(_) => load.other_status.fetch_add(1, Ordering::SeqCst),
+                        Ok(r) if r.status() == 202 => {
+                            load.accepted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(r) => {
+                            let status = r.status();
+                            let body = r.text().await.unwrap_or_default();
+                            load.other.lock().unwrap().push(format!("{status} {body}"));
+                        }
                         Err(e) if e.is_connect() => return,
-                        Err(_) => load.failed.fetch_add(1, Ordering::SeqCst),
-                    };
+                        Err(_) => {
+                            load.failed.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
                 }
             })
         })
@@ -138,7 +147,7 @@ async fn sigterm_answers_the_request_in_flight_stores_every_accepted_command_and
             .expect("clients stop once connections are refused")
             .unwrap();
     }
-    assert_eq!(load.other_status.load(Ordering::SeqCst), 0, "{load:?}");
+    assert!(load.other.lock().unwrap().is_empty(), "{load:?}");
     // Every 202 is a stored command (+1: the in-flight one). A request whose
     // connection was cut before an answer may or may not have been stored.
     let stored = db.count_rows("commands", tenant).await as usize;

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use command_gateway::Application;
 use command_pump::{Pump, PumpMetrics};
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::PgEventStore;
@@ -41,9 +40,12 @@ impl Stack {
         settings.pump.backoff_base_ms = 100;
         settings.pump.backoff_max_ms = 1000;
         adjust(&mut settings);
-        let app = Application::build(&settings).unwrap();
-        let base = format!("http://{}", app.address());
-        tokio::spawn(app.run_until_stopped(Shutdown::new()));
+        let base = format!(
+            "http://{}",
+            command_gateway::build(&settings, &Shutdown::new())
+                .unwrap()
+                .spawn()
+        );
         Stack {
             db,
             settings,
@@ -161,10 +163,8 @@ impl Stack {
 
     /// Starts realtime on a free port; returns its `ws://` base URL.
     pub fn start_realtime(&self) -> String {
-        let app = realtime::Application::build(&self.settings, &Shutdown::new()).unwrap();
-        let url = format!("ws://{}", app.address());
-        tokio::spawn(app.run_until_stopped());
-        url
+        let app = realtime::build(&self.settings, &Shutdown::new()).unwrap();
+        format!("ws://{}", app.spawn())
     }
 
     pub fn token(&self) -> String {

@@ -1,15 +1,17 @@
 //! The HTTP edge every service shares (gateway, realtime, the ops servers of
 //! pump and worker): errors as problem+json with the auth-failure-to-status
-//! rule in one place, typed query strings, the bearer token of a request, and
-//! readiness. Written once so the services cannot answer the same failure in
-//! different ways.
+//! rule in one place, typed query strings, the bearer token of a request,
+//! readiness, and how a server is bound, run and stopped. Written once so the
+//! services cannot answer the same failure in different ways.
 
 mod problem;
 mod query;
 mod readiness;
+mod server;
 mod token;
 
 pub use problem::ApiError;
 pub use query::{query_config, Query};
-pub use readiness::{Check, CheckFn, Readiness};
+pub use readiness::{healthz, Check, CheckFn, Readiness};
+pub use server::{BoundServer, Listen};
 pub use token::{request_token, TokenSource, SUBPROTOCOL};

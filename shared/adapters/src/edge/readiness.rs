@@ -107,3 +107,11 @@ impl Readiness {
         }
     }
 }
+
+/// `GET /healthz`: 200 `{"status":"ok"}` while the process runs (liveness
+/// asks no dependency, so a database outage does not get a service restarted).
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
+}
