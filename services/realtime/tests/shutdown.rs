@@ -12,29 +12,15 @@ use kitchen_adapters::postgres::PgEventStore;
 use kitchen_domain::ports::EventStore;
 use kitchen_domain::{AggregateId, TenantId};
 use kitchen_test_support::fixtures::append_created;
+use kitchen_test_support::socket::{self, Ws};
 use kitchen_test_support::temporal::wait_for_port;
 use kitchen_test_support::{process, tokens, TestDb};
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 async fn connect(settings: &Settings, tenant: TenantId, after: i64) -> Ws {
-    let mut request = format!(
-        "ws://127.0.0.1:{}/v1/stream?after={after}",
-        settings.realtime.port
-    )
-    .into_client_request()
-    .unwrap();
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", tokens::valid(&settings.auth, tenant))
-            .parse()
-            .unwrap(),
-    );
-    tokio_tungstenite::connect_async(request).await.unwrap().0
+    let realtime = format!("ws://127.0.0.1:{}", settings.realtime.port);
+    socket::connect(&realtime, &tokens::valid(&settings.auth, tenant), after).await
 }
 
 async fn append(store: &PgEventStore, tenant: TenantId) -> i64 {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_domain::ports::EventStore;
@@ -12,13 +12,11 @@ use kitchen_domain::{AggregateId, TenantId, Version};
 use kitchen_test_support::fixtures::{
     big_order_created, created_snapshot, order_created, order_stream,
 };
+use kitchen_test_support::socket::{self, next_frame, Ws};
 use kitchen_test_support::{tokens, TestDb};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Rt {
     db: TestDb,
@@ -50,14 +48,8 @@ impl Rt {
     }
 
     async fn connect(&self, tenant: TenantId, after: i64) -> Ws {
-        let mut request = format!("ws://{}/v1/stream?after={after}", self.address)
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", self.token(tenant)).parse().unwrap(),
-        );
-        tokio_tungstenite::connect_async(request).await.unwrap().0
+        let realtime = format!("ws://{}", self.address);
+        socket::connect(&realtime, &self.token(tenant), after).await
     }
 
     /// Appends one OrderCreated for a new order; returns its seq.
@@ -115,24 +107,6 @@ impl Rt {
 fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// The next JSON text frame (pings and pongs skipped); `None` when closed.
-async fn next_frame(ws: &mut Ws) -> Result<Value, Option<(u16, String)>> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let message = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .expect("a text or close frame within 30 s");
-        match message {
-            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
-            Some(Ok(Message::Close(frame))) => {
-                return Err(frame.map(|f| (u16::from(f.code), f.reason.to_string())))
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return Err(None),
-        }
-    }
 }
 
 /// Reads event frames until `count` events; returns their seqs (and checks tenant).

@@ -8,9 +8,8 @@ use std::time::Duration;
 use common::{create_order_payload, Stack};
 use futures_util::StreamExt;
 use kitchen_domain::TenantId;
-use kitchen_test_support::tokens;
+use kitchen_test_support::{socket, tokens};
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -21,19 +20,8 @@ async fn two_hundred_commands_over_two_tenants_reach_exactly_their_tenants_socke
     let (a, b) = (TenantId::new_random(), TenantId::new_random());
     let mut sockets = Vec::new();
     for tenant in [a, a, b, b] {
-        let mut request = format!("{realtime}/v1/stream?after=0")
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", tokens::valid(&stack.settings.auth, tenant))
-                .parse()
-                .unwrap(),
-        );
-        sockets.push((
-            tenant,
-            tokio_tungstenite::connect_async(request).await.unwrap().0,
-        ));
+        let token = tokens::valid(&stack.settings.auth, tenant);
+        sockets.push((tenant, socket::connect(&realtime, &token, 0).await));
     }
     let mut per_tenant = [0usize; 2];
     let posts = (0..200).map(|i| {

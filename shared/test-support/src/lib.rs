@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 pub mod fixtures;
 pub mod poll;
 pub mod process;
+pub mod socket;
 pub mod temporal;
 pub mod tokens;
 
