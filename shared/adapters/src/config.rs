@@ -1,6 +1,7 @@
 //! Layered settings: `configuration/base.toml` (compiled in, so a binary works
 //! from any directory), then `configuration/<KITCHEN_ENV>.toml` if present, then
-//! `KITCHEN__SECTION__KEY` environment variables.
+//! `KITCHEN__SECTION__KEY` environment variables, then files named by
+//! `KITCHEN_FILE__SECTION__KEY` variables (secrets handed over as files).
 
 use std::path::PathBuf;
 
@@ -217,22 +218,85 @@ impl Settings {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("configuration"));
         let environment = std::env::var("KITCHEN_ENV").unwrap_or_else(|_| "local".into());
-        let settings = Config::builder()
+        let mut builder = Config::builder()
             .add_source(File::from_str(BASE, FileFormat::Toml))
             .add_source(File::from(dir.join(format!("{environment}.toml"))).required(false))
             .add_source(
                 Environment::with_prefix("KITCHEN")
                     .separator("__")
                     .try_parsing(true),
-            )
-            .build()?;
-        Ok(settings.try_deserialize()?)
+            );
+        for (key, value) in file_settings(std::env::vars_os())? {
+            builder = builder.set_override(key, value)?;
+        }
+        Ok(builder.build()?.try_deserialize()?)
     }
+}
+
+/// Prefix of the variables that name a file holding a setting's value.
+const FILE_PREFIX: &str = "KITCHEN_FILE__";
+
+/// Secrets handed over as files (systemd `LoadCredential`, container
+/// secrets): `KITCHEN_FILE__DATABASE__ROLES__GATEWAY=/run/credentials/x/db`
+/// sets `database.roles.gateway` to the file's content (one trailing newline
+/// dropped), so the secret never sits in the process environment. A file that
+/// cannot be read is an error naming the variable, not a silent default.
+fn file_settings(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<Vec<(String, String)>, SettingsError> {
+    let mut settings = Vec::new();
+    for (name, path) in vars {
+        let Some(key) = name.to_str().and_then(|n| n.strip_prefix(FILE_PREFIX)) else {
+            continue;
+        };
+        let content = std::fs::read_to_string(&path).map_err(|e| {
+            config::ConfigError::Message(format!(
+                "{FILE_PREFIX}{key}: cannot read {}: {e}",
+                PathBuf::from(&path).display()
+            ))
+        })?;
+        let value = content
+            .strip_suffix('\n')
+            .map(|v| v.strip_suffix('\r').unwrap_or(v))
+            .unwrap_or(&content);
+        settings.push((key.to_lowercase().replace("__", "."), value.to_owned()));
+    }
+    Ok(settings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_setting_file_sets_its_key_without_the_trailing_newline() {
+        let dir = std::env::temp_dir().join(format!("kitchen-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("db-password");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let vars = [
+            ("PATH".into(), "/bin".into()),
+            (
+                "KITCHEN_FILE__DATABASE__ROLES__GATEWAY".into(),
+                secret.clone().into_os_string(),
+            ),
+        ];
+        let settings = file_settings(vars.into_iter()).unwrap();
+        assert_eq!(
+            settings,
+            vec![("database.roles.gateway".to_owned(), "s3cret".to_owned())]
+        );
+        let missing = [(
+            "KITCHEN_FILE__AUTH__HS256_SECRET".into(),
+            dir.join("absent").into_os_string(),
+        )];
+        let error = file_settings(missing.into_iter()).unwrap_err().to_string();
+        assert!(
+            error.contains("KITCHEN_FILE__AUTH__HS256_SECRET") && error.contains("absent"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn the_compiled_in_defaults_load() {
