@@ -184,10 +184,31 @@ impl DatabaseSettings {
         } else {
             format!("{}:{}", encode(user), encode(password))
         };
+        // `host` may list several servers (`h1,h2:5433`; `port` is the default
+        // port): a high-availability formation. libpq-style, the connection
+        // then goes to whichever is the read-write primary, also after a
+        // failover, so pools and LISTEN connections follow the primary.
+        let hosts: Vec<String> = self
+            .host
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                if h.contains(':') {
+                    h.to_owned()
+                } else {
+                    format!("{h}:{}", self.port)
+                }
+            })
+            .collect();
+        let primary_only = if hosts.len() > 1 {
+            "&target_session_attrs=read-write"
+        } else {
+            ""
+        };
         SecretString::from(format!(
-            "postgres://{credentials}@{}:{}/{}?connect_timeout={}",
-            self.host,
-            self.port,
+            "postgres://{credentials}@{}/{}?connect_timeout={}{primary_only}",
+            hosts.join(","),
             encode(database),
             self.connect_timeout_secs
         ))
@@ -296,6 +317,26 @@ mod tests {
             "{error}"
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn several_hosts_make_a_url_that_finds_the_primary() {
+        let mut db = Settings::load().unwrap().database;
+        db.host = "10.0.0.1, 10.0.0.2:6433".into();
+        db.port = 6432;
+        let url = db.role_url(DbRole::Gateway);
+        let url = url.expose_secret();
+        assert!(
+            url.contains("@10.0.0.1:6432,10.0.0.2:6433/")
+                && url.ends_with("&target_session_attrs=read-write"),
+            "{url}"
+        );
+        db.host = "db.internal".into();
+        let single = db.role_url(DbRole::Gateway);
+        assert!(
+            single.expose_secret().contains("@db.internal:6432/")
+                && !single.expose_secret().contains("target_session_attrs"),
+        );
     }
 
     #[test]

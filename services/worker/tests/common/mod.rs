@@ -241,13 +241,18 @@ impl Stack {
         out
     }
 
-    /// Every event of the tenant, in seq order (read as realtime).
+    /// Every event of the stack's tenant, in seq order (read as realtime).
     pub async fn events(&self) -> Vec<RecordedEvent> {
+        self.events_of(self.tenant).await
+    }
+
+    /// Every event of `tenant`, in seq order (read as realtime).
+    pub async fn events_of(&self, tenant: TenantId) -> Vec<RecordedEvent> {
         let store = PgEventStore::new(self.db.pool(DbRole::Realtime));
         let mut all = Vec::new();
         let mut after = Seq::ZERO;
         loop {
-            let page = store.read(self.tenant, after, 1000).await.unwrap();
+            let page = store.read(tenant, after, 1000).await.unwrap();
             let Some(last) = page.last() else { break };
             after = last.seq;
             all.extend(page);
