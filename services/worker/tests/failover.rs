@@ -112,9 +112,9 @@ async fn a_primary_failover_under_load_loses_and_duplicates_nothing() {
     let stack = Stack::full().await;
     let realtime = stack.start_realtime();
     let tenants = [
-        TenantId::new_random(),
-        TenantId::new_random(),
-        TenantId::new_random(),
+        stack.db.active_tenant().await,
+        stack.db.active_tenant().await,
+        stack.db.active_tenant().await,
     ];
 
     // A live socket per tenant that resumes with `after` whenever it closes.
