@@ -2,6 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
@@ -10,6 +11,7 @@ use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::edge::{Check, Readiness};
 use kitchen_adapters::postgres::{self, PgCommandQueue, PgEventStore, PgPool};
 use kitchen_adapters::shutdown::Shutdown;
+use kitchen_adapters::tenant_gate::TenantGate;
 
 use crate::metrics::Metrics;
 use crate::routes;
@@ -22,6 +24,7 @@ pub(crate) struct AppState {
     pub(crate) events: PgEventStore,
     pub(crate) pool: PgPool,
     pub(crate) verifier: JwtVerifier,
+    pub(crate) gate: TenantGate,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) readiness: Readiness,
     pub(crate) max_body_bytes: usize,
@@ -34,6 +37,14 @@ const DRAIN_SECS: u64 = 5;
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    /// Stops the tenant gate's LISTEN connection with the server.
+    gate_stop: Shutdown,
+}
+
+impl Drop for Application {
+    fn drop(&mut self) {
+        self.gate_stop.trigger();
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -56,11 +67,22 @@ impl Application {
     }
 
     /// As `build`, with a given pool (tests point it at their own database).
+    /// The tenant gate listens on its own connection (as `kitchen_gateway`).
     pub fn build_with_pool(settings: &Settings, pool: PgPool) -> anyhow::Result<Application> {
+        let gate = TenantGate::new(
+            pool.clone(),
+            Duration::from_secs(settings.tenant_gate.status_ttl_secs),
+        );
+        let gate_stop = Shutdown::new();
+        gate.start(
+            settings.database.role_url(DbRole::Gateway),
+            gate_stop.clone(),
+        );
         let state = AppState {
             queue: PgCommandQueue::new(pool.clone()),
             events: PgEventStore::new(pool.clone()),
-            readiness: Readiness::new(vec![Check::postgres(pool.clone())]),
+            readiness: Readiness::new(vec![Check::postgres(pool.clone()), gate.readiness_check()]),
+            gate,
             pool,
             verifier: JwtVerifier::new(&settings.auth),
             metrics: Arc::new(Metrics::new()?),
@@ -82,7 +104,11 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(DRAIN_SECS)
         .run();
-        Ok(Application { address, server })
+        Ok(Application {
+            address,
+            server,
+            gate_stop,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -95,9 +121,9 @@ impl Application {
 
     /// Serves until `shutdown` fires, then stops accepting and lets in-flight
     /// requests finish (at most `DRAIN_SECS`).
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> std::io::Result<()> {
+    pub async fn run_until_stopped(mut self, shutdown: Shutdown) -> std::io::Result<()> {
         shutdown.stop_server(&self.server);
-        self.server.await?;
+        (&mut self.server).await?;
         tracing::info!("command-gateway stopped");
         Ok(())
     }

@@ -77,7 +77,7 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
     let base = format!("http://{}", app.address());
     tokio::spawn(app.run_until_stopped(kitchen_adapters::shutdown::Shutdown::new()));
     let http = reqwest::Client::new();
-    let tenant = TenantId::new_random();
+    let tenant = db.active_tenant().await;
     let token = tokens::valid(&settings.auth, tenant);
     let store = PgEventStore::new(db.pool(DbRole::Worker));
 
@@ -145,7 +145,7 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
         assert_eq!(response.status(), 400, "{query}");
     }
     // Another tenant sees an empty world.
-    let other = tokens::valid(&settings.auth, TenantId::new_random());
+    let other = tokens::valid(&settings.auth, db.active_tenant().await);
     let empty: Value = get_json(&http, format!("{base}/v1/snapshot"), &other).await;
     assert_eq!(empty, json!({"seq": 0, "aggregates": []}));
 }

@@ -92,7 +92,7 @@ async fn sigterm_gives_back_every_claim_and_every_command_completes_after_a_rest
     let gateway = Application::build(&settings).unwrap();
     let base = format!("http://{}", gateway.address());
     tokio::spawn(gateway.run_until_stopped(Shutdown::new()));
-    let tenant = TenantId::new_random();
+    let tenant = db.active_tenant().await;
     let token = tokens::valid(&settings.auth, tenant);
     let http = reqwest::Client::new();
 

@@ -14,6 +14,7 @@ use kitchen_adapters::edge::{
 use kitchen_adapters::postgres::listen::ListenHealth;
 use kitchen_adapters::postgres::{self, PgEventStore};
 use kitchen_adapters::shutdown::Shutdown;
+use kitchen_adapters::tenant_gate::TenantGate;
 use kitchen_wire::Health;
 use serde::Deserialize;
 
@@ -28,6 +29,7 @@ struct State {
     store: PgEventStore,
     readiness: Readiness,
     verifier: JwtVerifier,
+    gate: TenantGate,
     timing: Timing,
     shutdown: Shutdown,
 }
@@ -71,6 +73,8 @@ async fn stream(
         .verify(&token)
         .await
         .map_err(ApiError::Unauthorized)?;
+    // Only active tenants get a socket (403 `tenant_not_active` otherwise).
+    state.gate.check(caller.tenant).await?;
     let (mut response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request("not_a_websocket", None, e.to_string()))?;
     if source == TokenSource::Subprotocol {
@@ -99,6 +103,7 @@ async fn stream(
         after,
         state.hub.clone(),
         state.store.clone(),
+        state.gate.clone(),
         state.timing,
         state.shutdown.clone(),
     ));
@@ -147,6 +152,12 @@ impl Application {
         let r = &settings.realtime;
         let metrics = RealtimeMetrics::new()?;
         let listen_health = ListenHealth::default();
+        // The front door has its own LISTEN connection (channel `tenants`).
+        let gate = TenantGate::new(
+            pool.clone(),
+            Duration::from_secs(settings.tenant_gate.status_ttl_secs),
+        );
+        gate.start(url.clone(), shutdown.clone());
         let hub = Hub::start(
             store.clone(),
             url,
@@ -158,8 +169,13 @@ impl Application {
         let state = State {
             hub,
             store,
-            readiness: Readiness::new(vec![Check::postgres(pool), listen_health.check()]),
+            readiness: Readiness::new(vec![
+                Check::postgres(pool),
+                listen_health.check(),
+                gate.readiness_check(),
+            ]),
             verifier: JwtVerifier::new(&settings.auth),
+            gate,
             timing: Timing {
                 heartbeat: Duration::from_secs(r.heartbeat_secs),
                 client_timeout: Duration::from_secs(r.client_timeout_secs),

@@ -284,10 +284,8 @@ async fn one_correlation_id_is_followed_from_the_post_to_the_socket_frame() {
         .get_json(&format!("{url}&limit=1&after={}", ids[0]), &stack.token())
         .await;
     assert_eq!(paged["commands"][0]["commandId"], json!(ids[1]));
-    let stranger = kitchen_test_support::tokens::valid(
-        &stack.settings.auth,
-        kitchen_domain::TenantId::new_random(),
-    );
+    let stranger =
+        kitchen_test_support::tokens::valid(&stack.settings.auth, stack.db.active_tenant().await);
     let theirs: Value = stack.get_json(&url, &stranger).await;
     assert_eq!(theirs["commands"], json!([]));
 

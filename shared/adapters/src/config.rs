@@ -21,6 +21,14 @@ pub struct Settings {
     pub temporal: TemporalSettings,
     pub pump: PumpSettings,
     pub worker: WorkerSettings,
+    pub tenant_gate: TenantGateSettings,
+}
+
+/// The front door (gateway and realtime serve only active tenants).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TenantGateSettings {
+    /// A cached tenant status is re-read after this long even without a NOTIFY.
+    pub status_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

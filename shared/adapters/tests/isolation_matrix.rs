@@ -43,7 +43,7 @@ fn allowed(role: DbRole, table: &str, op: Op) -> bool {
         (DbRole::Worker, "events") => &[Select, Insert],
         (DbRole::Worker, "aggregates" | "tenant_sequences") => &[Select, Insert, Update],
         (DbRole::Worker, "tenants" | "users" | "menu_items") => &[Select, Insert, Update, Delete],
-        (DbRole::Realtime, "events" | "tenant_sequences") => &[Select],
+        (DbRole::Realtime, "events" | "tenant_sequences" | "tenants") => &[Select],
         _ => &[],
     };
     ops.contains(&op)

@@ -44,12 +44,13 @@ impl Stack {
         let app = Application::build(&settings).unwrap();
         let base = format!("http://{}", app.address());
         tokio::spawn(app.run_until_stopped(Shutdown::new()));
+        let tenant = db.active_tenant().await;
         Stack {
             db,
             settings,
             base,
             http: reqwest::Client::new(),
-            tenant: TenantId::new_random(),
+            tenant,
             pumps: Vec::new(),
             workers: Vec::new(),
             children: Vec::new(),

@@ -10,6 +10,7 @@ pub mod notify;
 mod prepared;
 pub mod read_model;
 pub mod schema;
+pub mod tenant_status;
 mod tenant_tx;
 pub mod unit_of_work;
 
