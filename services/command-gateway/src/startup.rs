@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub(crate) pool: PgPool,
     pub(crate) verifier: JwtVerifier,
     pub(crate) gate: TenantGate,
+    /// `None` when HS256 is off (the auth routes answer 404).
+    pub(crate) login: Option<crate::login::Login>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) readiness: Readiness,
     pub(crate) max_body_bytes: usize,
@@ -83,6 +85,7 @@ impl Application {
             events: PgEventStore::new(pool.clone()),
             readiness: Readiness::new(vec![Check::postgres(pool.clone()), gate.readiness_check()]),
             gate,
+            login: crate::login::Login::from_settings(&settings.auth, &settings.login)?,
             pool,
             verifier: JwtVerifier::new(&settings.auth),
             metrics: Arc::new(Metrics::new()?),

@@ -7,11 +7,13 @@
 //! the server added without documenting it (the contract test does).
 #![forbid(unsafe_code)]
 
+mod auth;
 mod commands;
 mod events;
 mod frames;
 mod problem;
 
+pub use auth::{LoginRequest, RefreshRequest, TokenResponse};
 pub use commands::{
     CommandAccepted, CommandStatus, CommandView, CommandsPage, Rejection, SubmitCommand,
 };

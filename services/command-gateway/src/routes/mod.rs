@@ -1,5 +1,6 @@
 //! Route table.
 
+pub(crate) mod auth;
 pub(crate) mod commands;
 pub(crate) mod health;
 pub(crate) mod reads;
@@ -12,6 +13,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/commands", web::post().to(commands::submit))
         .route("/v1/commands", web::get().to(commands::by_correlation))
         .route("/v1/commands/{id}", web::get().to(commands::status))
+        .route("/v1/auth/token", web::post().to(auth::token))
+        .route("/v1/auth/refresh", web::post().to(auth::refresh))
+        .route("/v1/auth/logout", web::post().to(auth::logout))
         .route("/v1/snapshot", web::get().to(reads::snapshot))
         .route("/v1/events", web::get().to(reads::events))
         .route("/healthz", web::get().to(health::healthz))

@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod command_queue;
+pub mod credentials;
 pub mod event_store;
 pub mod listen;
 pub mod migrate;
