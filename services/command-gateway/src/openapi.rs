@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, commands, health, reads};
+use crate::routes::{auth, commands, health, members, reads};
 
 /// Adds the bearer scheme every `/v1` operation uses.
 struct BearerAuth;
@@ -44,6 +44,9 @@ impl Modify for BearerAuth {
         auth::token,
         auth::refresh,
         auth::logout,
+        members::add,
+        members::remove,
+        members::change_password,
         health::healthz,
         health::readyz,
     ),
@@ -63,6 +66,9 @@ impl Modify for BearerAuth {
         kitchen_wire::LoginRequest,
         kitchen_wire::RefreshRequest,
         kitchen_wire::TokenResponse,
+        kitchen_wire::AddMember,
+        kitchen_wire::MemberView,
+        kitchen_wire::ChangePassword,
     )),
     modifiers(&BearerAuth)
 )]

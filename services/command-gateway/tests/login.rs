@@ -354,3 +354,119 @@ async fn a_member_places_orders_but_may_not_change_the_menu_and_nothing_is_writt
     );
     assert_eq!(app.db.count_rows("commands", tenant).await, 2);
 }
+
+#[tokio::test]
+async fn the_admin_adds_and_removes_members_and_a_user_changes_their_own_password() {
+    let app = App::spawn(|_| {}).await;
+    let tenant = app.db.active_tenant().await;
+    let admin_id = app
+        .user(tenant, "parent@example.com", "admin", "pw-parent")
+        .await;
+    let (_, admin, _) = app.login(tenant, "parent@example.com", "pw-parent").await;
+    let admin = admin["accessToken"].as_str().unwrap().to_owned();
+    let kid = json!({"email": "kid@example.com", "displayName": "Kid", "password": "kid-secret-1"});
+
+    let (status, member, _) = app.post("/v1/members", &kid, Some(&admin)).await;
+    assert_eq!(status, StatusCode::CREATED, "{member}");
+    assert_eq!(
+        (member["role"].as_str(), member["email"].as_str()),
+        (Some("member"), Some("kid@example.com"))
+    );
+    let (status, problem, _) = app.post("/v1/members", &kid, Some(&admin)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("email_taken"))
+    );
+    let (status, problem, _) = app
+        .post(
+            "/v1/members",
+            &json!({"email": "x", "displayName": "X", "password": "long-enough"}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("email"))
+    );
+    assert_eq!(
+        app.db.count_rows("users", tenant).await,
+        2,
+        "nothing half-written"
+    );
+
+    // The member logs in, may not add members, changes their own password.
+    let (status, session, _) = app.login(tenant, "kid@example.com", "kid-secret-1").await;
+    assert_eq!(status, StatusCode::OK);
+    let member_token = session["accessToken"].as_str().unwrap().to_owned();
+    let (status, problem, _) = app
+        .post(
+            "/v1/members",
+            &json!({"email": "y@example.com", "displayName": "Y", "password": "long-enough"}),
+            Some(&member_token),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let change = |current: &str| json!({"currentPassword": current, "newPassword": "kid-secret-2"});
+    let put = |body: Value| {
+        app.http
+            .put(format!("{}/v1/me/password", app.base))
+            .bearer_auth(&member_token)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        put(change("wrong-one")).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        put(change("kid-secret-1")).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.login(tenant, "kid@example.com", "kid-secret-1").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(tenant, "kid@example.com", "kid-secret-2").await.0,
+        StatusCode::OK
+    );
+    let (status, _, _) = app
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refreshToken": session["refreshToken"]}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the old session's refresh token is revoked"
+    );
+
+    // The admin removes the member (not themself).
+    let remove = |id: &str| {
+        app.http
+            .delete(format!("{}/v1/members/{id}", app.base))
+            .bearer_auth(&admin)
+            .send()
+    };
+    let self_removal = remove(&admin_id.to_string()).await.unwrap();
+    assert_eq!(self_removal.status(), StatusCode::CONFLICT);
+    let kid_id = member["userId"].as_str().unwrap();
+    assert_eq!(
+        remove(kid_id).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        remove(kid_id).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.login(tenant, "kid@example.com", "kid-secret-2").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.db.count_rows("users", tenant).await, 1);
+}

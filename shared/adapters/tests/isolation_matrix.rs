@@ -37,7 +37,7 @@ fn allowed(role: DbRole, table: &str, op: Op) -> bool {
     let ops: &[Op] = match (role, table) {
         (DbRole::Gateway, "commands") => &[Select, Insert],
         // Login (migration 2026-11-25-000012): users' hashes, refresh tokens.
-        (DbRole::Gateway, "users") => &[Select],
+        (DbRole::Gateway, "users") => &[Select, Insert, Update, Delete],
         (DbRole::Gateway, "refresh_tokens") => &[Select, Insert, Update],
         (
             DbRole::Gateway,
@@ -88,7 +88,8 @@ fn insert_sql(table: &str, tenant: Uuid) -> String {
 fn update_sql(table: &str, tenant: Uuid) -> String {
     let column = match table {
         "tenants" | "menu_items" => "name",
-        "users" => "display_name",
+        // The column the gateway may update (a user's own password).
+        "users" => "password_hash",
         "refresh_tokens" => "revoked_at",
         "commands" => "status",
         "tenant_sequences" => "last_seq",

@@ -13,7 +13,9 @@ mod events;
 mod frames;
 mod problem;
 
-pub use auth::{LoginRequest, RefreshRequest, TokenResponse};
+pub use auth::{
+    AddMember, ChangePassword, LoginRequest, MemberView, RefreshRequest, TokenResponse,
+};
 pub use commands::{
     CommandAccepted, CommandStatus, CommandView, CommandsPage, Rejection, SubmitCommand,
 };

@@ -17,7 +17,7 @@ use crate::login::{refresh_hash, refresh_tenant, Keys, Login};
 use crate::routes::commands::read_body;
 use crate::startup::AppState;
 
-fn login_of(state: &AppState) -> Result<&Login, ApiError> {
+pub(crate) fn login_of(state: &AppState) -> Result<&Login, ApiError> {
     state.login.as_ref().ok_or_else(|| {
         ApiError::NotFound(
             "login is off: the gateway has no HS256 key (`auth.hs256_secret`)".into(),
@@ -25,7 +25,7 @@ fn login_of(state: &AppState) -> Result<&Login, ApiError> {
     })
 }
 
-async fn body<T: DeserializeOwned>(
+pub(crate) async fn body<T: DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
@@ -43,7 +43,7 @@ async fn body<T: DeserializeOwned>(
     })
 }
 
-fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> ApiError {
+pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> ApiError {
     ApiError::Unavailable(Box::new(e))
 }
 

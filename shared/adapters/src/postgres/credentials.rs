@@ -213,3 +213,125 @@ pub async fn revoke_refresh_family(
     })
     .await
 }
+
+/// A user to add (its password already hashed).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub password_hash: String,
+}
+
+/// Why a user could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum AddUserError {
+    #[error("a user with this email exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Tx(#[from] TxError),
+}
+
+impl From<diesel::result::Error> for AddUserError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, ref info)
+                if info.constraint_name() == Some("users_email_key") =>
+            {
+                AddUserError::EmailTaken
+            }
+            e => AddUserError::Tx(e.into()),
+        }
+    }
+}
+
+/// Adds a user to `tenant`.
+pub async fn add_user(pool: &PgPool, tenant: TenantId, user: NewUser) -> Result<(), AddUserError> {
+    in_tenant_tx(pool, tenant, |conn| {
+        async move {
+            diesel::sql_query(
+                "INSERT INTO users (tenant_id, id, email, display_name, password_hash, role)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind::<SqlUuid, _>(tenant.as_uuid())
+            .bind::<SqlUuid, _>(user.id)
+            .bind::<Text, _>(&user.email)
+            .bind::<Text, _>(&user.display_name)
+            .bind::<Text, _>(&user.password_hash)
+            .bind::<Text, _>(&user.role)
+            .execute(conn)
+            .await?;
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Removes a user of `tenant` (its refresh tokens go with it); whether it existed.
+pub async fn remove_user(pool: &PgPool, tenant: TenantId, user: Uuid) -> Result<bool, TxError> {
+    in_tenant_tx(pool, tenant, |conn| {
+        async move {
+            let removed = diesel::sql_query("DELETE FROM users WHERE id = $1")
+                .bind::<SqlUuid, _>(user)
+                .execute(conn)
+                .await?;
+            Ok(removed == 1)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// The user `id` of `tenant`, as login sees it.
+pub async fn find_user(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<LoginUser>, TxError> {
+    in_tenant_tx(pool, tenant, |conn| {
+        async move {
+            match diesel::sql_query("SELECT id, role, password_hash FROM users WHERE id = $1")
+                .bind::<SqlUuid, _>(id)
+                .get_result::<LoginUser>(conn)
+                .await
+            {
+                Ok(user) => Ok(Some(user)),
+                Err(diesel::result::Error::NotFound) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Sets the user's password hash and revokes every refresh token it holds
+/// (other sessions must log in again).
+pub async fn set_password(
+    pool: &PgPool,
+    tenant: TenantId,
+    user: Uuid,
+    password_hash: String,
+) -> Result<(), TxError> {
+    in_tenant_tx(pool, tenant, |conn| {
+        async move {
+            diesel::sql_query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind::<SqlUuid, _>(user)
+                .bind::<Text, _>(&password_hash)
+                .execute(conn)
+                .await?;
+            diesel::sql_query(
+                "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind::<SqlUuid, _>(user)
+            .execute(conn)
+            .await?;
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await
+}
