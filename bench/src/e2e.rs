@@ -179,7 +179,7 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     let _pump = Service::start("command-pump", &phase.settings, &run.log_dir).await?;
     let _worker = Service::start("worker", &phase.settings, &run.log_dir).await?;
     let realtime = Service::start("realtime", &phase.settings, &run.log_dir).await?;
-    let tenants: Vec<TenantId> = (0..CLIENTS).map(|_| TenantId::new_random()).collect();
+    let tenants: Vec<TenantId> = phase.db.active_tenants(CLIENTS as usize).await;
     let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
     let waiters: Waiters = Arc::default();
     open_sockets(&realtime.ws_base(), &tokens, &waiters).await?;

@@ -96,8 +96,8 @@ struct Tenants {
 }
 
 impl Tenants {
-    fn new(phase: &Phase, count: usize) -> Arc<Tenants> {
-        let ids: Vec<TenantId> = (0..count).map(|_| TenantId::new_random()).collect();
+    async fn new(phase: &Phase, count: usize) -> Arc<Tenants> {
+        let ids: Vec<TenantId> = phase.db.active_tenants(count).await;
         let tokens = ids.iter().map(|t| phase.token(*t)).collect();
         Arc::new(Tenants { ids, tokens })
     }
@@ -255,7 +255,7 @@ async fn measure(
 ) -> anyhow::Result<Measured> {
     let (sockets, tenant_count) = (config.sockets, config.tenants);
     let label = config.label();
-    let tenants = Tenants::new(phase, tenant_count);
+    let tenants = Tenants::new(phase, tenant_count).await;
     let paced_rate = 50.0;
     let paced_for = run.secs(4.0, 1.0);
     let paced_events = (paced_rate * paced_for.as_secs_f64()) as usize;
@@ -433,7 +433,7 @@ async fn idle_rss(
     ws_base: &str,
     steps: &[usize],
 ) -> anyhow::Result<Vec<(f64, String)>> {
-    let tenants = Tenants::new(phase, 100);
+    let tenants = Tenants::new(phase, 100).await;
     let board = Arc::new(Board::new(Commits::new(100, 1), false));
     // Warm the process (pool, first room) before the baseline.
     let mut tasks = connect_sockets(ws_base, &tenants, 1, &board).await?;

@@ -23,8 +23,7 @@ const TENANTS: usize = 100;
 pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     let phase = Phase::new().await?;
     let duration = run.secs(5.0, 1.0);
-    let tenants: Arc<Vec<TenantId>> =
-        Arc::new((0..TENANTS).map(|_| TenantId::new_random()).collect());
+    let tenants: Arc<Vec<TenantId>> = Arc::new(phase.db.active_tenants(TENANTS).await);
 
     // Raw: BEGIN; set tenant; INSERT; COMMIT in one round trip, 16 connections.
     let pool = kitchen_adapters::postgres::pool(&phase.db.url(DbRole::Gateway), CLIENTS as usize)?;

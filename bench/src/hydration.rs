@@ -116,7 +116,7 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     let url = format!("{}/v1/snapshot", gateway.http_base());
     let samples = run.size(20, 3);
     for per_order in [1, run.size(100, 10)] {
-        let tenant = TenantId::new_random();
+        let tenant = phase.db.active_tenant().await;
         let seeding = Instant::now();
         seed(&phase, tenant, orders, per_order).await?;
         let seeded_in = seeding.elapsed();

@@ -35,16 +35,24 @@ impl FromRequest for Authenticated {
                     ))
                 }
             };
-            let result = async {
-                let token = bearer_token(header.as_deref())?;
-                state.verifier.verify(token).await
+            let result: Result<_, ApiError> = async {
+                let token = bearer_token(header.as_deref()).map_err(ApiError::Unauthorized)?;
+                let caller = state
+                    .verifier
+                    .verify(token)
+                    .await
+                    .map_err(ApiError::Unauthorized)?;
+                // The front door: only active tenants are served (from the
+                // gate's cache; no round trip once the tenant has been seen).
+                state.gate.check(caller.tenant).await?;
+                Ok(caller)
             }
             .await;
             match result {
                 Ok(caller) => Ok(Authenticated(caller)),
                 Err(e) => {
                     state.metrics.refused(e.code());
-                    Err(ApiError::Unauthorized(e))
+                    Err(e)
                 }
             }
         })

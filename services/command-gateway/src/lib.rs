@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod login;
 pub mod metrics;
 pub mod openapi;
 mod routes;

@@ -12,6 +12,8 @@ pub struct Metrics {
     replayed: IntCounter,
     refused: IntCounterVec,
     latency: Histogram,
+    logins: IntCounterVec,
+    dummy_verifications: IntCounter,
 }
 
 impl Metrics {
@@ -39,6 +41,17 @@ impl Metrics {
                 "kitchen_command_request_seconds",
                 "Latency of POST /v1/commands.",
             )?,
+            logins: metrics::counter_vec(
+                &registry,
+                "kitchen_logins_total",
+                "POST /v1/auth/token, by outcome (succeeded, failed, throttled).",
+                &["outcome"],
+            )?,
+            dummy_verifications: metrics::counter(
+                &registry,
+                "kitchen_login_dummy_verifications_total",
+                "Logins verified against the dummy hash (no such user, or a household that is not active).",
+            )?,
             registry,
         })
     }
@@ -58,6 +71,14 @@ impl Metrics {
 
     pub fn observe_latency(&self, elapsed: Duration) {
         self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn login(&self, outcome: &'static str) {
+        self.logins.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn dummy_verification(&self) {
+        self.dummy_verifications.inc();
     }
 
     /// The Prometheus text exposition.

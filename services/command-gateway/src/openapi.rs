@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{commands, health, reads};
+use crate::routes::{auth, commands, health, members, reads};
 
 /// Adds the bearer scheme every `/v1` operation uses.
 struct BearerAuth;
@@ -41,6 +41,12 @@ impl Modify for BearerAuth {
         commands::by_correlation,
         reads::snapshot,
         reads::events,
+        auth::token,
+        auth::refresh,
+        auth::logout,
+        members::add,
+        members::remove,
+        members::change_password,
         health::healthz,
         health::readyz,
     ),
@@ -57,6 +63,12 @@ impl Modify for BearerAuth {
         kitchen_wire::StreamFrame,
         kitchen_wire::Problem,
         kitchen_wire::Health,
+        kitchen_wire::LoginRequest,
+        kitchen_wire::RefreshRequest,
+        kitchen_wire::TokenResponse,
+        kitchen_wire::AddMember,
+        kitchen_wire::MemberView,
+        kitchen_wire::ChangePassword,
     )),
     modifiers(&BearerAuth)
 )]

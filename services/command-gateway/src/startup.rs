@@ -9,6 +9,7 @@ use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::edge::{BoundServer, Check, Listen, Readiness};
 use kitchen_adapters::postgres::{self, PgCommandQueue, PgEventStore, PgPool};
 use kitchen_adapters::shutdown::Shutdown;
+use kitchen_adapters::tenant_gate::TenantGate;
 
 use crate::metrics::Metrics;
 use crate::routes;
@@ -21,6 +22,9 @@ pub(crate) struct AppState {
     pub(crate) events: PgEventStore,
     pub(crate) pool: PgPool,
     pub(crate) verifier: JwtVerifier,
+    pub(crate) gate: TenantGate,
+    /// `None` when HS256 is off (the auth routes answer 404).
+    pub(crate) login: Option<crate::login::Login>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) readiness: Readiness,
     pub(crate) max_body_bytes: usize,
@@ -41,15 +45,27 @@ pub fn build(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<BoundSe
 }
 
 /// As [`build`], with a given pool (tests point it at their own database).
+/// The tenant gate listens on its own connection (as `kitchen_gateway`) until
+/// `shutdown`.
 pub fn build_with_pool(
     settings: &Settings,
     pool: PgPool,
     shutdown: &Shutdown,
 ) -> anyhow::Result<BoundServer> {
+    let gate = TenantGate::new(
+        pool.clone(),
+        Duration::from_secs(settings.tenant_gate.status_ttl_secs),
+    );
+    gate.start(
+        settings.database.role_url(DbRole::Gateway),
+        shutdown.clone(),
+    );
     let state = AppState {
         queue: PgCommandQueue::new(pool.clone()),
         events: PgEventStore::new(pool.clone()),
-        readiness: Readiness::new(vec![Check::postgres(pool.clone())]),
+        readiness: Readiness::new(vec![Check::postgres(pool.clone()), gate.readiness_check()]),
+        gate,
+        login: crate::login::Login::from_settings(&settings.auth, &settings.login)?,
         pool,
         verifier: JwtVerifier::new(&settings.auth),
         metrics: Arc::new(Metrics::new()?),

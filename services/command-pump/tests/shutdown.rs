@@ -90,7 +90,7 @@ async fn sigterm_gives_back_every_claim_and_every_command_completes_after_a_rest
 
     let gateway = command_gateway::build(&settings, &Shutdown::new()).unwrap();
     let base = format!("http://{}", gateway.spawn());
-    let tenant = TenantId::new_random();
+    let tenant = db.active_tenant().await;
     let token = tokens::valid(&settings.auth, tenant);
     let http = reqwest::Client::new();
 

@@ -11,8 +11,10 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use kitchen_adapters::auth::Caller;
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_adapters::shutdown::Shutdown;
+use kitchen_adapters::tenant_gate::{GateError, TenantGate};
 use kitchen_domain::ports::EventStore;
 use kitchen_domain::Seq;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::hub::Hub;
 use crate::metrics::RealtimeMetrics;
@@ -131,10 +133,13 @@ pub(crate) async fn run(
     after: i64,
     hub: Hub,
     store: PgEventStore,
+    gate: TenantGate,
     timing: Timing,
     shutdown: Shutdown,
 ) {
     let tenant = caller.tenant;
+    // Subscribed before the catch-up, so a change during it is not missed.
+    let mut changes = gate.subscribe();
     let _open = Open::new(&hub.metrics);
     let expires_in = (caller.expires_at - chrono::Utc::now())
         .to_std()
@@ -191,7 +196,22 @@ pub(crate) async fn run(
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::Gone),
                     Some(Ok(_)) => last_heard = Instant::now(),
                 },
+                change = changes.recv() => {
+                    let still_active = match change {
+                        Ok(change) => change.tenant != tenant || change.active,
+                        // Missed some: ask the gate (its cache is current).
+                        Err(RecvError::Lagged(_)) => still_active(&gate, tenant).await,
+                        Err(RecvError::Closed) => return Err(End::Gone),
+                    };
+                    if !still_active {
+                        return Err(End::Close(wire::CLOSE_TENANT_NOT_ACTIVE, socket.resume_hint(wire::TENANT_NOT_ACTIVE)));
+                    }
+                }
                 _ = heartbeat.tick() => {
+                    // The TTL bound, for a change no notification announced.
+                    if !still_active(&gate, tenant).await {
+                        return Err(End::Close(wire::CLOSE_TENANT_NOT_ACTIVE, socket.resume_hint(wire::TENANT_NOT_ACTIVE)));
+                    }
                     if last_heard.elapsed() > timing.client_timeout {
                         tracing::info!(tenant_id = %tenant, "peer silent; dropping the socket");
                         return Err(End::Gone);
@@ -243,6 +263,13 @@ pub(crate) async fn run(
         // stays bounded.
         let _ = tokio::time::timeout(close_wait, session.close(Some(reason))).await;
     }
+}
+
+/// False only when the gate knows the tenant is not active (a status that
+/// cannot be read keeps the socket open: the database being down is not a
+/// reason to drop every client).
+async fn still_active(gate: &TenantGate, tenant: kitchen_domain::TenantId) -> bool {
+    !matches!(gate.check(tenant).await, Err(GateError::NotActive { .. }))
 }
 
 /// Commit -> send lag of a live frame (clocks of the database and this host;

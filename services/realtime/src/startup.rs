@@ -13,6 +13,7 @@ use kitchen_adapters::edge::{
 use kitchen_adapters::postgres::listen::ListenHealth;
 use kitchen_adapters::postgres::{self, PgEventStore};
 use kitchen_adapters::shutdown::Shutdown;
+use kitchen_adapters::tenant_gate::TenantGate;
 use serde::Deserialize;
 
 use crate::hub::Hub;
@@ -26,6 +27,7 @@ struct State {
     store: PgEventStore,
     readiness: Readiness,
     verifier: JwtVerifier,
+    gate: TenantGate,
     timing: Timing,
     shutdown: Shutdown,
 }
@@ -69,6 +71,8 @@ async fn stream(
         .verify(&token)
         .await
         .map_err(ApiError::Unauthorized)?;
+    // Only active tenants get a socket (403 `tenant_not_active` otherwise).
+    state.gate.check(caller.tenant).await?;
     let (mut response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request("not_a_websocket", None, e.to_string()))?;
     if source == TokenSource::Subprotocol {
@@ -97,6 +101,7 @@ async fn stream(
         after,
         state.hub.clone(),
         state.store.clone(),
+        state.gate.clone(),
         state.timing,
         state.shutdown.clone(),
     ));
@@ -127,6 +132,12 @@ pub fn build(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<BoundSe
     let r = &settings.realtime;
     let metrics = RealtimeMetrics::new()?;
     let listen_health = ListenHealth::default();
+    // The front door has its own LISTEN connection (channel `tenants`).
+    let gate = TenantGate::new(
+        pool.clone(),
+        Duration::from_secs(settings.tenant_gate.status_ttl_secs),
+    );
+    gate.start(url.clone(), shutdown.clone());
     let hub = Hub::start(
         store.clone(),
         url,
@@ -138,8 +149,13 @@ pub fn build(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<BoundSe
     let state = State {
         hub,
         store,
-        readiness: Readiness::new(vec![Check::postgres(pool), listen_health.check()]),
+        readiness: Readiness::new(vec![
+            Check::postgres(pool),
+            listen_health.check(),
+            gate.readiness_check(),
+        ]),
         verifier: JwtVerifier::new(&settings.auth),
+        gate,
         timing: Timing {
             heartbeat: Duration::from_secs(r.heartbeat_secs),
             client_timeout: Duration::from_secs(r.client_timeout_secs),

@@ -10,6 +10,8 @@
 //! Close codes; every close reason ends with `reconnect with after=<N>`, N the
 //! last seq sent on that socket (see [`resume_hint`]):
 //! - `4001` token expired — get a new token and reconnect with `after`;
+//! - `4003` tenant not active — the household was disabled (or removed) while
+//!   the socket was open; upgrades are refused with 403 until it is active;
 //! - `4008` too slow — the socket did not keep up; reconnect with `after`;
 //! - `1011` server error (e.g. the database is unreachable); reconnect later;
 //! - `1001` server going away (SIGTERM/SIGINT: the instance is shutting down) —
@@ -19,9 +21,12 @@
 
 use kitchen_domain::RecordedEvent;
 use kitchen_wire::{EventView, StreamFrame};
-pub(crate) use kitchen_wire::{CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW};
+pub(crate) use kitchen_wire::{CLOSE_TENANT_NOT_ACTIVE, CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW};
 
 pub(crate) use kitchen_wire::CLOSE_GOING_AWAY;
+
+/// Why a 4003 close happened (the start of its reason).
+pub(crate) const TENANT_NOT_ACTIVE: &str = "tenant not active";
 
 /// Why a 1001 close happened (the start of its reason).
 pub(crate) const GOING_AWAY: &str = "server going away";

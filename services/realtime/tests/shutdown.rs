@@ -83,7 +83,7 @@ async fn sigterm_closes_every_socket_with_1001_and_its_resume_point_then_exits_0
     let mut child = process::spawn(env!("CARGO_BIN_EXE_realtime"), &settings);
     wait_listening(&settings).await;
     let store = PgEventStore::new(db.pool(DbRole::Worker));
-    let (a, b) = (TenantId::new_random(), TenantId::new_random());
+    let (a, b) = (db.active_tenant().await, db.active_tenant().await);
     for _ in 0..5 {
         append(&store, a).await;
         append(&store, b).await;

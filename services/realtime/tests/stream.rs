@@ -138,7 +138,7 @@ async fn read_events(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_tenants_two_sockets_each_get_exactly_their_events_in_order() {
     let rt = Rt::start(|_| {}).await;
-    let (a, b) = (TenantId::new_random(), TenantId::new_random());
+    let (a, b) = (rt.db.active_tenant().await, rt.db.active_tenant().await);
     // Some history before anyone connects (catch-up), the rest live.
     for i in 0..40 {
         rt.append(if i % 2 == 0 { a } else { b }).await;
@@ -176,7 +176,7 @@ async fn two_tenants_two_sockets_each_get_exactly_their_events_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_socket_resumes_after_a_drop_with_every_missed_event_once_then_live() {
     let rt = Rt::start(|_| {}).await;
-    let tenant = TenantId::new_random();
+    let tenant = rt.db.active_tenant().await;
     for _ in 0..10 {
         rt.append(tenant).await;
     }
@@ -218,7 +218,7 @@ async fn a_client_that_never_reads_is_closed_as_too_slow_while_others_keep_recei
         s.realtime.write_timeout_secs = 1;
     })
     .await;
-    let tenant = TenantId::new_random();
+    let tenant = rt.db.active_tenant().await;
     let mut stuck = rt.connect(tenant, 0).await;
     let mut reader = rt.connect(tenant, 0).await;
     let mut ready = None;
@@ -272,7 +272,7 @@ async fn a_client_that_never_reads_is_closed_as_too_slow_while_others_keep_recei
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn losing_the_listen_connection_mid_stream_loses_no_event() {
     let rt = Rt::start(|_| {}).await;
-    let tenant = TenantId::new_random();
+    let tenant = rt.db.active_tenant().await;
     let mut ws = rt.connect(tenant, 0).await;
     for _ in 0..20 {
         rt.append(tenant).await;
@@ -302,7 +302,7 @@ async fn metrics_count_sockets_rooms_frames_and_the_lag_of_live_frames() {
         metric(&text, "kitchen_realtime_frames_sent_total"),
         Some(0.0)
     );
-    let tenant = TenantId::new_random();
+    let tenant = rt.db.active_tenant().await;
     for _ in 0..3 {
         rt.append(tenant).await;
     }
@@ -364,7 +364,7 @@ async fn metrics_count_sockets_rooms_frames_and_the_lag_of_live_frames() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_tokens_are_refused_at_the_upgrade() {
     let rt = Rt::start(|_| {}).await;
-    let tenant = TenantId::new_random();
+    let tenant = rt.db.active_tenant().await;
     let auth = rt.settings.auth.clone();
     let secret = secrecy::ExposeSecret::expose_secret(&auth.hs256_secret).to_owned();
     let mut expired = tokens::claims(&auth, tenant, 3600);
@@ -411,7 +411,7 @@ async fn bad_tokens_are_refused_at_the_upgrade() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn browsers_can_authenticate_with_a_query_parameter_or_the_subprotocol() {
     let rt = Rt::start(|_| {}).await;
-    let tenant = TenantId::new_random();
+    let tenant = rt.db.active_tenant().await;
     rt.append(tenant).await;
     let token = rt.token(tenant);
     let (mut by_query, _) = tokio_tungstenite::connect_async(format!(
@@ -458,7 +458,7 @@ async fn refusal(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_different_tokens_are_refused_and_query_tokens_are_percent_decoded() {
     let rt = Rt::start(|_| {}).await;
-    let (a, b) = (TenantId::new_random(), TenantId::new_random());
+    let (a, b) = (rt.db.active_tenant().await, rt.db.active_tenant().await);
     let mut request = format!("ws://{}/v1/stream?access_token={}", rt.address, rt.token(b))
         .into_client_request()
         .unwrap();
@@ -493,7 +493,7 @@ async fn two_different_tokens_are_refused_and_query_tokens_are_percent_decoded()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_live_socket_is_closed_when_its_token_expires() {
     let rt = Rt::start(|_| {}).await;
-    let tenant = TenantId::new_random();
+    let tenant = rt.db.active_tenant().await;
     let secret = secrecy::ExposeSecret::expose_secret(&rt.settings.auth.hs256_secret).to_owned();
     let short = tokens::hs256(&secret, &tokens::claims(&rt.settings.auth, tenant, 2));
     let mut request = format!("ws://{}/v1/stream", rt.address)
@@ -522,7 +522,7 @@ async fn a_live_socket_is_closed_when_its_token_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_event_stored_at_v1_is_framed_at_the_current_version() {
     let rt = Rt::start(|_| {}).await;
-    let tenant = TenantId::new_random();
+    let tenant = rt.db.active_tenant().await;
     let order = AggregateId::new_random();
     rt.db.seed_v1_order(tenant, order).await;
     let mut ws = rt.connect(tenant, 0).await;
@@ -534,4 +534,76 @@ async fn an_event_stored_at_v1_is_framed_at_the_current_version() {
     assert_eq!(event["payload"]["customerId"], "legacy-user");
     assert_eq!(event["payload"]["items"][0]["notes"][0], "no salt");
     assert!(event["payload"].get("userId").is_none(), "{frame}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_active_tenants_get_a_socket_and_an_open_one_is_closed_when_its_tenant_is_disabled() {
+    let rt = Rt::start(|_| {}).await;
+    let unknown = TenantId::new_random();
+    let provisioning = rt.db.tenant_with_status("provisioning").await;
+    let disabled = rt.db.tenant_with_status("disabled").await;
+    for (label, tenant) in [
+        ("unknown", unknown),
+        ("provisioning", provisioning),
+        ("disabled", disabled),
+    ] {
+        let mut request = format!("ws://{}/v1/stream", rt.address)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", rt.token(tenant)).parse().unwrap(),
+        );
+        assert_eq!(
+            refusal(request).await,
+            (403, "tenant_not_active".into()),
+            "{label}"
+        );
+    }
+
+    // An open socket of an active tenant, another tenant's beside it.
+    let (tenant, other) = (rt.db.active_tenant().await, rt.db.active_tenant().await);
+    rt.append(tenant).await;
+    let mut ws = rt.connect(tenant, 0).await;
+    let mut bystander = rt.connect(other, 0).await;
+    let mut ready = None;
+    assert_eq!(read_events(&mut ws, tenant, 1, &mut ready).await, vec![1]);
+    rt.db.set_tenant_status(tenant, "disabled").await;
+    let close = loop {
+        match next_frame(&mut ws).await {
+            Ok(_) => continue,
+            Err(close) => break close,
+        }
+    };
+    let (code, reason) = close.expect("a close frame");
+    assert_eq!(code, 4003, "{reason}");
+    assert_eq!(reason, "tenant not active; reconnect with after=1");
+    // Reconnecting is refused; the other tenant's socket still streams.
+    let mut request = format!("ws://{}/v1/stream", rt.address)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", rt.token(tenant)).parse().unwrap(),
+    );
+    assert_eq!(refusal(request).await, (403, "tenant_not_active".into()));
+    rt.append(other).await;
+    let mut ready = None;
+    assert_eq!(
+        read_events(&mut bystander, other, 1, &mut ready).await,
+        vec![1]
+    );
+    // Active again: served again.
+    rt.db.set_tenant_status(tenant, "active").await;
+    kitchen_test_support::poll::until(Duration::from_secs(10), "socket accepted again", || async {
+        let mut request = format!("ws://{}/v1/stream?after=0", rt.address)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", rt.token(tenant)).parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(request).await.ok()
+    })
+    .await;
 }

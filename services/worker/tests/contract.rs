@@ -181,6 +181,68 @@ async fn every_answer_and_frame_matches_the_published_documents() {
     for path in ["/healthz", "/readyz"] {
         answers.push(("get", path, call(http.get(format!("{base}{path}"))).await));
     }
+    // The front door: a tenant that does not exist, a role that may not.
+    let auth = &stack.settings.auth;
+    let stranger =
+        kitchen_test_support::tokens::valid(auth, kitchen_domain::TenantId::new_random());
+    let mut member = kitchen_test_support::tokens::claims(auth, stack.tenant, 3600);
+    member["role"] = json!("member");
+    let member = kitchen_test_support::tokens::hs256(
+        secrecy::ExposeSecret::expose_secret(&auth.hs256_secret),
+        &member,
+    );
+    let menu_item = json!({"type": "addMenuItem", "payload": {"menuItemId": "tea", "name": "Tea", "priceCents": 1}});
+    let refused = [
+        call(http.post(&commands).bearer_auth(&stranger).json(&body)).await,
+        call(http.post(&commands).bearer_auth(&member).json(&menu_item)).await,
+    ];
+    assert_eq!(
+        refused
+            .iter()
+            .map(|(s, b)| (*s, b["code"].clone()))
+            .collect::<Vec<_>>(),
+        [(403, json!("tenant_not_active")), (403, json!("forbidden")),]
+    );
+    answers.extend(
+        refused
+            .into_iter()
+            .map(|answer| ("post", "/v1/commands", answer)),
+    );
+    answers.push((
+        "get",
+        "/v1/snapshot",
+        call(
+            http.get(format!("{base}/v1/snapshot"))
+                .bearer_auth(&stranger),
+        )
+        .await,
+    ));
+    // Login's operations (no user exists: 401; a missing field: 400).
+    let login = format!("{base}/v1/auth/token");
+    for (path, url, request, want) in [
+        (
+            "/v1/auth/token",
+            login.clone(),
+            json!({"tenantId": stack.tenant, "email": "x@example.com", "password": "pw"}),
+            401,
+        ),
+        (
+            "/v1/auth/token",
+            login,
+            json!({"tenantId": stack.tenant}),
+            400,
+        ),
+        (
+            "/v1/auth/refresh",
+            format!("{base}/v1/auth/refresh"),
+            json!({"refreshToken": "nope"}),
+            401,
+        ),
+    ] {
+        let answer = call(http.post(url).json(&request)).await;
+        assert_eq!(answer.0, want, "{path}: {}", answer.1);
+        answers.push(("post", path, answer));
+    }
     for (method, path, (status, body)) in &answers {
         contract.check(method, path, *status, body);
     }
@@ -284,10 +346,8 @@ async fn one_correlation_id_is_followed_from_the_post_to_the_socket_frame() {
         .get_json(&format!("{url}&limit=1&after={}", ids[0]), &stack.token())
         .await;
     assert_eq!(paged["commands"][0]["commandId"], json!(ids[1]));
-    let stranger = kitchen_test_support::tokens::valid(
-        &stack.settings.auth,
-        kitchen_domain::TenantId::new_random(),
-    );
+    let stranger =
+        kitchen_test_support::tokens::valid(&stack.settings.auth, stack.db.active_tenant().await);
     let theirs: Value = stack.get_json(&url, &stranger).await;
     assert_eq!(theirs["commands"], json!([]));
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use common::{create_order_payload, Stack};
 use futures_util::StreamExt;
-use kitchen_domain::TenantId;
 use kitchen_test_support::{socket, tokens};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -17,7 +16,10 @@ use uuid::Uuid;
 async fn two_hundred_commands_over_two_tenants_reach_exactly_their_tenants_sockets_in_order() {
     let stack = Stack::full().await;
     let realtime = stack.start_realtime();
-    let (a, b) = (TenantId::new_random(), TenantId::new_random());
+    let (a, b) = (
+        stack.db.active_tenant().await,
+        stack.db.active_tenant().await,
+    );
     let mut sockets = Vec::new();
     for tenant in [a, a, b, b] {
         let token = tokens::valid(&stack.settings.auth, tenant);

@@ -22,6 +22,28 @@ pub struct Settings {
     pub temporal: TemporalSettings,
     pub pump: PumpSettings,
     pub worker: WorkerSettings,
+    pub tenant_gate: TenantGateSettings,
+    pub login: LoginSettings,
+}
+
+/// `POST /v1/auth/*` (on only when HS256 is).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoginSettings {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub max_failures_per_account: usize,
+    pub max_failures_per_address: usize,
+    pub failure_window_secs: u64,
+}
+
+/// The front door (gateway and realtime serve only active tenants).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TenantGateSettings {
+    /// A cached tenant status is re-read after this long even without a NOTIFY.
+    pub status_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

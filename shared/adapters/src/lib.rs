@@ -11,3 +11,4 @@ pub mod ops_http;
 pub mod postgres;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tenant_gate;

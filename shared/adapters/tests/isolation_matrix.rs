@@ -11,9 +11,11 @@ use kitchen_test_support::TestDb;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "tenants",
     "users",
+    // After `users`: each token belongs to a user of its tenant.
+    "refresh_tokens",
     "menu_items",
     "commands",
     "tenant_sequences",
@@ -34,6 +36,9 @@ use Op::*;
 fn allowed(role: DbRole, table: &str, op: Op) -> bool {
     let ops: &[Op] = match (role, table) {
         (DbRole::Gateway, "commands") => &[Select, Insert],
+        // Login (migration 2026-11-25-000012): users' hashes, refresh tokens.
+        (DbRole::Gateway, "users") => &[Select, Insert, Update, Delete],
+        (DbRole::Gateway, "refresh_tokens") => &[Select, Insert, Update],
         (
             DbRole::Gateway,
             "events" | "aggregates" | "tenant_sequences" | "tenants" | "menu_items",
@@ -43,7 +48,7 @@ fn allowed(role: DbRole, table: &str, op: Op) -> bool {
         (DbRole::Worker, "events") => &[Select, Insert],
         (DbRole::Worker, "aggregates" | "tenant_sequences") => &[Select, Insert, Update],
         (DbRole::Worker, "tenants" | "users" | "menu_items") => &[Select, Insert, Update, Delete],
-        (DbRole::Realtime, "events" | "tenant_sequences") => &[Select],
+        (DbRole::Realtime, "events" | "tenant_sequences" | "tenants") => &[Select],
         _ => &[],
     };
     ops.contains(&op)
@@ -56,6 +61,10 @@ fn insert_sql(table: &str, tenant: Uuid) -> String {
         "tenants" => format!("INSERT INTO tenants (tenant_id, name) VALUES ('{tenant}', 'home')"),
         "users" => format!(
             "INSERT INTO users (tenant_id, id, email, display_name) VALUES ('{tenant}', '{id}', '{id}@example.com', 'Sam')"
+        ),
+        "refresh_tokens" => format!(
+            "INSERT INTO refresh_tokens (tenant_id, id, family_id, user_id, token_hash, expires_at)
+             VALUES ('{tenant}', '{id}', '{id}', coalesce((SELECT u.id FROM users u LIMIT 1), '{id}'), '{id}', now() + interval '1 day')"
         ),
         "menu_items" => format!("INSERT INTO menu_items (tenant_id, id, name) VALUES ('{tenant}', '{id}', 'soup')"),
         "commands" => format!(
@@ -79,7 +88,9 @@ fn insert_sql(table: &str, tenant: Uuid) -> String {
 fn update_sql(table: &str, tenant: Uuid) -> String {
     let column = match table {
         "tenants" | "menu_items" => "name",
-        "users" => "display_name",
+        // The column the gateway may update (a user's own password).
+        "users" => "password_hash",
+        "refresh_tokens" => "revoked_at",
         "commands" => "status",
         "tenant_sequences" => "last_seq",
         "events" => "type",

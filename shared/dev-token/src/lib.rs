@@ -42,11 +42,23 @@ impl std::fmt::Debug for DevKey<'_> {
 
 impl DevKey<'_> {
     /// A token for `tenant` (the `tenant_id` claim) and `subject` (`sub`, the
-    /// commands' user), valid from now for `ttl`.
+    /// commands' user), role `admin` (development: the household's owner),
+    /// valid from now for `ttl`.
     pub fn mint(
         &self,
         tenant: Uuid,
         subject: &str,
+        ttl: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.mint_as(tenant, subject, "admin", ttl)
+    }
+
+    /// As [`DevKey::mint`], with the `role` claim given.
+    pub fn mint_as(
+        &self,
+        tenant: Uuid,
+        subject: &str,
+        role: &str,
         ttl: Duration,
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = SystemTime::now()
@@ -56,6 +68,7 @@ impl DevKey<'_> {
         let claims = serde_json::json!({
             "tenant_id": tenant.to_string(),
             "sub": subject,
+            "role": role,
             "iss": self.issuer,
             "aud": self.audience,
             "iat": now,

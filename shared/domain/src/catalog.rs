@@ -12,6 +12,7 @@ use crate::envelope::{LoadedStream, NewEvent, RecordedEvent, StreamRef};
 use crate::ids::TenantId;
 use crate::menu::{Menu, MenuCommand};
 use crate::order::{Order, OrderCommand};
+use crate::roles::Role;
 use crate::upcast::upcast;
 use crate::usecase::{self, Decision, EventContext, RebuildError, TimerRequest};
 
@@ -89,6 +90,15 @@ impl AnyCommand {
 
     pub fn command_type(&self) -> &'static str {
         with_command!(self, c => c.command_type())
+    }
+
+    /// The least role that may send this command: orders (place, advance,
+    /// cancel) are every member's; the menu is the admin's.
+    pub fn required_role(&self) -> Role {
+        match self {
+            Self::Order(_) => Role::Member,
+            Self::Menu(_) => Role::Admin,
+        }
     }
 
     /// The payload as the domain writes it (so equal requests compare equal).

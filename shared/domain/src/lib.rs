@@ -16,6 +16,7 @@ pub mod menu;
 pub mod order;
 pub mod ports;
 pub mod queue;
+pub mod roles;
 pub mod service;
 pub mod upcast;
 pub mod usecase;
@@ -25,3 +26,4 @@ pub use aggregate::{Aggregate, AggregateCommand, DomainEvent, EventDecodeError, 
 pub use catalog::AnyCommand;
 pub use envelope::{CommandEnvelope, LoadedStream, NewEvent, RecordedEvent, Snapshot, StreamRef};
 pub use ids::{AggregateId, CommandId, CorrelationId, EventId, IdError, Seq, TenantId, Version};
+pub use roles::Role;

@@ -64,39 +64,23 @@ impl TestDb {
         settings
     }
 
-    /// A worker connection inside an open transaction with `tenant` set.
-    async fn worker_tx(&self, tenant: kitchen_domain::TenantId) -> diesel_async::AsyncPgConnection {
+    /// A connection as `role` inside an open transaction with `tenant` set.
+    async fn tenant_tx(
+        &self,
+        role: DbRole,
+        tenant: kitchen_domain::TenantId,
+    ) -> diesel_async::AsyncPgConnection {
         use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-        let url = self.url(DbRole::Worker);
+        let url = self.url(role);
         let mut conn = AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
             .await
-            .expect("connect as worker");
+            .expect("connect");
         conn.batch_execute(&format!(
             "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
         ))
         .await
         .expect("begin");
         conn
-    }
-
-    /// A new household, already `active`, inserted as the owner would after
-    /// provisioning. Tests that are not about the tenant lifecycle get their
-    /// tenants here, so they keep passing once only active tenants are served.
-    pub async fn active_tenant(&self) -> kitchen_domain::TenantId {
-        use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-        let tenant = kitchen_domain::TenantId::new_random();
-        let url = self.url(DbRole::Owner);
-        let mut conn = AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
-            .await
-            .expect("connect as owner");
-        conn.batch_execute(&format!(
-            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true); \
-             INSERT INTO tenants (tenant_id, name, status) VALUES ('{tenant}', 'Test household', 'active'); \
-             COMMIT"
-        ))
-        .await
-        .expect("insert an active tenant");
-        tenant
     }
 
     /// Counts the tenant's rows in `table`, as the worker (which may read them all).
@@ -108,7 +92,7 @@ impl TestDb {
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        let mut conn = self.worker_tx(tenant).await;
+        let mut conn = self.tenant_tx(DbRole::Worker, tenant).await;
         let count: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
             .get_result(&mut conn)
             .await
@@ -119,14 +103,90 @@ impl TestDb {
 
     /// Runs `sql` as the worker role with `tenant` set; returns affected rows.
     pub async fn execute_as_worker(&self, tenant: kitchen_domain::TenantId, sql: &str) -> usize {
+        self.execute_as(DbRole::Worker, tenant, sql).await
+    }
+
+    /// Runs `sql` as `role` with `tenant` set; returns affected rows.
+    pub async fn execute_as(
+        &self,
+        role: DbRole,
+        tenant: kitchen_domain::TenantId,
+        sql: &str,
+    ) -> usize {
         use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
-        let mut conn = self.worker_tx(tenant).await;
+        let mut conn = self.tenant_tx(role, tenant).await;
         let n = diesel::sql_query(sql)
             .execute(&mut conn)
             .await
             .expect("execute");
         conn.batch_execute("COMMIT").await.expect("commit");
         n
+    }
+
+    /// A new household with status `active`, inserted as the owner: what tests
+    /// that are not about the tenant lifecycle use, so the front door (only
+    /// active tenants are served) lets their tokens in.
+    pub async fn active_tenant(&self) -> kitchen_domain::TenantId {
+        self.tenant_with_status("active").await
+    }
+
+    /// `count` new active households, inserted on one owner connection, one
+    /// transaction each (the owner is bound by RLS too).
+    pub async fn active_tenants(&self, count: usize) -> Vec<kitchen_domain::TenantId> {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+        let tenants: Vec<_> = (0..count)
+            .map(|_| kitchen_domain::TenantId::new_random())
+            .collect();
+        let url = self.url(DbRole::Owner);
+        let mut conn = AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
+            .await
+            .expect("connect as owner");
+        for chunk in tenants.chunks(500) {
+            let batch: String = chunk
+                .iter()
+                .map(|tenant| {
+                    format!(
+                        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true); \
+                         INSERT INTO tenants (tenant_id, name, status) VALUES ('{tenant}', 'test household', 'active'); COMMIT;"
+                    )
+                })
+                .collect();
+            conn.batch_execute(&batch).await.expect("insert tenants");
+        }
+        tenants
+    }
+
+    /// A new household with `status` (e.g. `provisioning`, `disabled`).
+    pub async fn tenant_with_status(&self, status: &str) -> kitchen_domain::TenantId {
+        let tenant = kitchen_domain::TenantId::new_random();
+        self.insert_tenant(tenant, status).await;
+        tenant
+    }
+
+    /// Inserts the `tenants` row of `tenant` with `status`, as the owner.
+    pub async fn insert_tenant(&self, tenant: kitchen_domain::TenantId, status: &str) {
+        let inserted = self
+            .execute_as(
+                DbRole::Owner,
+                tenant,
+                &format!(
+                    "INSERT INTO tenants (tenant_id, name, status) VALUES ('{tenant}', 'test household', '{status}')"
+                ),
+            )
+            .await;
+        assert_eq!(inserted, 1, "tenant {tenant} inserted");
+    }
+
+    /// Sets the status of `tenant` (as the owner; NOTIFYs `tenants`).
+    pub async fn set_tenant_status(&self, tenant: kitchen_domain::TenantId, status: &str) {
+        let updated = self
+            .execute_as(
+                DbRole::Owner,
+                tenant,
+                &format!("UPDATE tenants SET status = '{status}' WHERE tenant_id = '{tenant}'"),
+            )
+            .await;
+        assert_eq!(updated, 1, "status of tenant {tenant} set");
     }
 
     /// Seeds an order as release 1 wrote it (see [`fixtures::v1_order_rows`]).

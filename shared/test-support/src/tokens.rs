@@ -23,6 +23,7 @@ pub fn claims(settings: &AuthSettings, tenant: TenantId, ttl_secs: i64) -> Value
     json!({
         "tenant_id": tenant.to_string(),
         "sub": "test-user",
+        "role": "admin",
         "iss": settings.issuer,
         "aud": settings.audience,
         "iat": now - 60,

@@ -7,6 +7,9 @@ use crate::events::EventView;
 
 /// Close code: the token expired; get a new one and reconnect with `after`.
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+/// Close code: the socket's tenant is no longer active (disabled, or gone);
+/// do not reconnect until it is active again (an upgrade is refused with 403).
+pub const CLOSE_TENANT_NOT_ACTIVE: u16 = 4003;
 /// Close code: the socket did not keep up; reconnect with `after`.
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 /// Close code: server error (the database is unreachable, say); reconnect later.

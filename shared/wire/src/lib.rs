@@ -7,16 +7,21 @@
 //! the server added without documenting it (the contract test does).
 #![forbid(unsafe_code)]
 
+mod auth;
 mod commands;
 mod events;
 mod frames;
 mod problem;
 
+pub use auth::{
+    AddMember, ChangePassword, LoginRequest, MemberView, RefreshRequest, TokenResponse,
+};
 pub use commands::{
     CommandAccepted, CommandStatus, CommandView, CommandsPage, Rejection, SubmitCommand,
 };
 pub use events::{EventView, EventsPage, SnapshotView, TenantSnapshotView};
 pub use frames::{
-    StreamFrame, CLOSE_GOING_AWAY, CLOSE_SERVER_ERROR, CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW,
+    StreamFrame, CLOSE_GOING_AWAY, CLOSE_SERVER_ERROR, CLOSE_TENANT_NOT_ACTIVE,
+    CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW,
 };
 pub use problem::{Health, Problem};

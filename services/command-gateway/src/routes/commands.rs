@@ -19,7 +19,7 @@ use crate::auth::Authenticated;
 use crate::startup::AppState;
 use kitchen_adapters::edge::ApiError;
 
-async fn read_body(
+pub(crate) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -96,6 +96,15 @@ fn parse(body: &[u8], caller: &kitchen_adapters::auth::Caller) -> Result<NewComm
                 )
             }
         })?;
+    // Roles are enforced before anything is written.
+    let role = kitchen_domain::Role::from_claim(caller.role.as_deref());
+    let required = command.required_role();
+    if !role.includes(required) {
+        return Err(ApiError::Forbidden(format!(
+            "role `{role}` may not send `{}` (needs `{required}`)",
+            request.command_type
+        )));
+    }
     let id = match request.id {
         Some(id) => CommandId::from_uuid(id).map_err(|e| {
             ApiError::bad_request("invalid_body", Some("id".into()), format!("`id`: {e}"))
@@ -138,6 +147,7 @@ fn view(record: &CommandRecord) -> CommandView {
         (status = 200, description = "the same id and body again: the stored command", body = CommandView),
         (status = 400, description = "bad JSON, unknown field or type, invalid payload; `field` names it", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 401, description = "token missing or not acceptable; see `WWW-Authenticate`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's tenant does not exist or is not active (`tenant_not_active`), or the token's role may not send this type (`forbidden`; nothing is written)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 409, description = "the id is taken by another body (`idempotency_conflict`)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 413, description = "body larger than `gateway.max_body_bytes`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 415, description = "`Content-Type` is not JSON", body = kitchen_wire::Problem, content_type = "application/problem+json"),
@@ -207,6 +217,7 @@ async fn submit_inner(
         (status = 200, description = "the command", body = CommandView),
         (status = 400, description = "`id` is not a command id", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 401, description = "token missing or not acceptable", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's tenant does not exist or is not active (`tenant_not_active`)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 404, description = "no such command in this tenant", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 503, description = "database unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
     ))]
@@ -259,6 +270,7 @@ fn id_param<T>(
         (status = 200, description = "a page of commands", body = CommandsPage),
         (status = 400, description = "`correlationId` missing or a parameter invalid", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 401, description = "token missing or not acceptable", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's tenant does not exist or is not active (`tenant_not_active`)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 503, description = "database unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant, correlation_id))]

@@ -1,7 +1,9 @@
 //! Route table.
 
+pub(crate) mod auth;
 pub(crate) mod commands;
 pub(crate) mod health;
+pub(crate) mod members;
 pub(crate) mod reads;
 
 use actix_web::{web, HttpResponse};
@@ -12,6 +14,12 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/commands", web::post().to(commands::submit))
         .route("/v1/commands", web::get().to(commands::by_correlation))
         .route("/v1/commands/{id}", web::get().to(commands::status))
+        .route("/v1/auth/token", web::post().to(auth::token))
+        .route("/v1/auth/refresh", web::post().to(auth::refresh))
+        .route("/v1/auth/logout", web::post().to(auth::logout))
+        .route("/v1/members", web::post().to(members::add))
+        .route("/v1/members/{user_id}", web::delete().to(members::remove))
+        .route("/v1/me/password", web::put().to(members::change_password))
         .route("/v1/snapshot", web::get().to(reads::snapshot))
         .route("/v1/events", web::get().to(reads::events))
         .route("/healthz", web::get().to(health::healthz))

@@ -27,6 +27,7 @@ fn store_error(e: StoreError) -> ApiError {
     responses(
         (status = 200, description = "the snapshot", body = TenantSnapshotView),
         (status = 401, description = "token missing or not acceptable", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's tenant does not exist or is not active (`tenant_not_active`)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 500, description = "stored data this release cannot read", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 503, description = "database unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
     ))]
@@ -61,6 +62,7 @@ pub(crate) struct EventsQuery {
         (status = 200, description = "a page of events", body = EventsPage),
         (status = 400, description = "`after` or `limit` invalid", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 401, description = "token missing or not acceptable", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the token's tenant does not exist or is not active (`tenant_not_active`)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 500, description = "an event this release cannot read (a future schema version)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 503, description = "database unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
     ))]

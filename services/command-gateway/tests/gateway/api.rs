@@ -98,7 +98,7 @@ fn create_order(order: Uuid) -> Value {
 #[tokio::test]
 async fn a_valid_command_is_accepted_queued_and_readable() {
     let app = TestApp::spawn().await;
-    let tenant = TenantId::new_random();
+    let tenant = app.db.active_tenant().await;
     let token = app.token(tenant);
     let id = Uuid::new_v4();
     let mut body = create_order(Uuid::new_v4());
@@ -127,7 +127,7 @@ async fn a_valid_command_is_accepted_queued_and_readable() {
 #[tokio::test]
 async fn the_same_id_and_body_returns_the_existing_command_and_another_body_is_a_conflict() {
     let app = TestApp::spawn().await;
-    let tenant = TenantId::new_random();
+    let tenant = app.db.active_tenant().await;
     let token = app.token(tenant);
     let mut body = create_order(Uuid::new_v4());
     body["id"] = json!(Uuid::new_v4());
@@ -149,7 +149,7 @@ async fn the_same_id_and_body_returns_the_existing_command_and_another_body_is_a
 
     // The same id in another tenant is another command.
     let (other_tenant, _, _) = app
-        .post(Some(&app.token(TenantId::new_random())), &other)
+        .post(Some(&app.token(app.db.active_tenant().await)), &other)
         .await;
     assert_eq!(other_tenant, StatusCode::ACCEPTED);
 }
@@ -157,7 +157,7 @@ async fn the_same_id_and_body_returns_the_existing_command_and_another_body_is_a
 #[tokio::test]
 async fn malformed_bodies_get_a_problem_naming_the_field_and_leave_no_row() {
     let app = TestApp::spawn().await;
-    let tenant = TenantId::new_random();
+    let tenant = app.db.active_tenant().await;
     let token = app.token(tenant);
     let order = Uuid::new_v4();
     let with = |f: &dyn Fn(&mut Value)| {
@@ -344,7 +344,7 @@ async fn malformed_bodies_get_a_problem_naming_the_field_and_leave_no_row() {
 async fn bad_tokens_are_refused_with_a_reason_and_leave_no_row() {
     let app = TestApp::spawn().await;
     let auth = app.settings.auth.clone();
-    let tenant = TenantId::new_random();
+    let tenant = app.db.active_tenant().await;
     let secret = secrecy::ExposeSecret::expose_secret(&auth.hs256_secret).to_owned();
     let claims = tokens::claims(&auth, tenant, 3600);
     let with = |f: &dyn Fn(&mut Value)| {
@@ -437,7 +437,7 @@ async fn bad_tokens_are_refused_with_a_reason_and_leave_no_row() {
 #[tokio::test]
 async fn events_and_snapshots_stored_at_v1_are_served_at_the_current_version() {
     let app = TestApp::spawn().await;
-    let tenant = TenantId::new_random();
+    let tenant = app.db.active_tenant().await;
     let order = kitchen_domain::AggregateId::new_random();
     app.db.seed_v1_order(tenant, order).await;
     let token = app.token(tenant);
@@ -470,7 +470,7 @@ async fn events_and_snapshots_stored_at_v1_are_served_at_the_current_version() {
 #[tokio::test]
 async fn an_event_of_a_future_version_is_a_500_that_leaks_nothing() {
     let app = TestApp::spawn().await;
-    let tenant = TenantId::new_random();
+    let tenant = app.db.active_tenant().await;
     let order = kitchen_domain::AggregateId::new_random();
     let [sequence, event, _] = kitchen_test_support::fixtures::v1_order_rows(
         tenant,
@@ -497,7 +497,7 @@ async fn an_event_of_a_future_version_is_a_500_that_leaks_nothing() {
 #[tokio::test]
 async fn a_tenant_cannot_see_another_tenants_command() {
     let app = TestApp::spawn().await;
-    let (a, b) = (TenantId::new_random(), TenantId::new_random());
+    let (a, b) = (app.db.active_tenant().await, app.db.active_tenant().await);
     let (status, reply, _) = app
         .post(Some(&app.token(a)), &create_order(Uuid::new_v4()))
         .await;
@@ -520,7 +520,7 @@ async fn rs256_and_es256_tokens_verify_through_the_jwks_url_and_unknown_kids_are
         s.auth.jwks_min_refetch_secs = 60;
     })
     .await;
-    let tenant = TenantId::new_random();
+    let tenant = app.db.active_tenant().await;
     let claims = tokens::claims(&app.settings.auth, tenant, 3600);
     for token in [
         tokens::rs256(&claims, tokens::RSA_KID),
@@ -552,20 +552,33 @@ async fn rs256_and_es256_tokens_verify_through_the_jwks_url_and_unknown_kids_are
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
     let app = TestApp::spawn().await;
-    let token = app.token(TenantId::new_random());
+    let token = app.token(app.db.active_tenant().await);
     app.post(Some(&token), &create_order(Uuid::new_v4())).await;
     app.post(Some(&token), &json!({"type": "nope", "payload": {}}))
         .await;
     app.post(None, &create_order(Uuid::new_v4())).await;
-    for path in ["/healthz", "/readyz"] {
-        let response = app
-            .http
-            .get(format!("{}{path}", app.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-    }
+    let healthz = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), StatusCode::OK);
+    // Ready once Postgres answers and the tenant gate's LISTEN connection is up.
+    kitchen_test_support::poll::until(
+        std::time::Duration::from_secs(10),
+        "/readyz 200",
+        || async {
+            let response = app
+                .http
+                .get(format!("{}/readyz", app.base))
+                .send()
+                .await
+                .ok()?;
+            (response.status() == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
     let metrics = app
         .http
         .get(format!("{}/metrics", app.base))
@@ -606,6 +619,74 @@ async fn readiness_fails_when_postgres_is_unreachable() {
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "not_ready");
     let detail = problem["detail"].as_str().unwrap();
-    assert_eq!(detail, "not ready: postgres", "names what is down");
+    assert_eq!(
+        detail, "not ready: postgres, tenant_listen",
+        "names what is down (the tenant gate's LISTEN connection too)"
+    );
     assert!(!detail.contains("127.0.0.1"), "no internals leak");
+}
+
+#[tokio::test]
+async fn tokens_of_a_tenant_that_is_not_active_get_403_on_commands_and_reads_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let unknown = TenantId::new_random();
+    let provisioning = app.db.tenant_with_status("provisioning").await;
+    let disabled = app.db.tenant_with_status("disabled").await;
+    for (label, tenant) in [
+        ("unknown", unknown),
+        ("provisioning", provisioning),
+        ("disabled", disabled),
+    ] {
+        let token = app.token(tenant);
+        let (status, problem, headers) =
+            app.post(Some(&token), &create_order(Uuid::new_v4())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{label}: {problem}");
+        assert_eq!(problem["code"], "tenant_not_active", "{label}");
+        assert_eq!(headers["content-type"], "application/problem+json");
+        for path in [
+            "/v1/snapshot",
+            "/v1/events?after=0",
+            "/v1/commands?correlationId=5f0c1d4e-9a43-4a4b-8a52-2d2c7f1e0b11",
+            "/v1/commands/5f0c1d4e-9a43-4a4b-8a52-2d2c7f1e0b11",
+        ] {
+            let (status, problem) = app.get(&token, path).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{label} {path}");
+            assert_eq!(problem["code"], "tenant_not_active", "{label} {path}");
+        }
+        assert_eq!(app.db.count_rows("commands", tenant).await, 0, "{label}");
+    }
+
+    // Served while active; refused once disabled (the NOTIFY reaches the
+    // gateway's cache), served again once active.
+    let tenant = app.db.active_tenant().await;
+    let token = app.token(tenant);
+    let (status, _, _) = app.post(Some(&token), &create_order(Uuid::new_v4())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.db.set_tenant_status(tenant, "disabled").await;
+    kitchen_test_support::poll::until(
+        std::time::Duration::from_secs(10),
+        "403 once disabled",
+        || async {
+            let (status, _) = app.get(&token, "/v1/snapshot").await;
+            (status == StatusCode::FORBIDDEN).then_some(())
+        },
+    )
+    .await;
+    let (status, problem, _) = app.post(Some(&token), &create_order(Uuid::new_v4())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert_eq!(
+        app.db.count_rows("commands", tenant).await,
+        1,
+        "nothing more written"
+    );
+    app.db.set_tenant_status(tenant, "active").await;
+    kitchen_test_support::poll::until(
+        std::time::Duration::from_secs(10),
+        "served again",
+        || async {
+            let (status, _) = app.get(&token, "/v1/snapshot").await;
+            (status == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
 }

@@ -74,7 +74,7 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
     let settings = db.platform_settings();
     let base = crate::start_gateway(&settings);
     let http = reqwest::Client::new();
-    let tenant = TenantId::new_random();
+    let tenant = db.active_tenant().await;
     let token = tokens::valid(&settings.auth, tenant);
     let store = PgEventStore::new(db.pool(DbRole::Worker));
 
@@ -142,7 +142,7 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
         assert_eq!(response.status(), 400, "{query}");
     }
     // Another tenant sees an empty world.
-    let other = tokens::valid(&settings.auth, TenantId::new_random());
+    let other = tokens::valid(&settings.auth, db.active_tenant().await);
     let empty: Value = get_json(&http, format!("{base}/v1/snapshot"), &other).await;
     assert_eq!(empty, json!({"seq": 0, "aggregates": []}));
 }

@@ -3,6 +3,7 @@
 
 mod api;
 mod hydration;
+mod login;
 mod shutdown;
 
 use kitchen_adapters::config::Settings;

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kitchen_domain::TenantId;
 use kitchen_test_support::temporal::wait_for_port;
 use kitchen_test_support::{process, tokens, TestDb};
 use serde_json::json;
@@ -38,7 +37,7 @@ async fn sigterm_answers_the_request_in_flight_stores_every_accepted_command_and
     settings.gateway.port = port;
     let mut child = process::spawn(env!("CARGO_BIN_EXE_command-gateway"), &settings);
     assert!(wait_for_port(port, Duration::from_secs(30)).await);
-    let tenant = TenantId::new_random();
+    let tenant = db.active_tenant().await;
     let token = tokens::valid(&settings.auth, tenant);
     let url = format!("http://127.0.0.1:{port}/v1/commands");
 

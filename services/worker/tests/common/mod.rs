@@ -46,12 +46,13 @@ impl Stack {
                 .unwrap()
                 .spawn()
         );
+        let tenant = db.active_tenant().await;
         Stack {
             db,
             settings,
             base,
             http: reqwest::Client::new(),
-            tenant: TenantId::new_random(),
+            tenant,
             pumps: Vec::new(),
             workers: Vec::new(),
             children: Vec::new(),

@@ -6,6 +6,7 @@
 //! RSA public key used as an HMAC secret (algorithm confusion).
 
 mod jwks;
+pub mod password;
 
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub struct Caller {
     pub tenant: TenantId,
     /// The token's `sub`, if any (recorded as the command's user).
     pub subject: Option<String>,
+    /// The token's `role` claim, if any (`admin`, `member`).
+    pub role: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -53,6 +56,12 @@ pub enum AuthError {
     BadTenant(String),
     #[error("signing keys unavailable")]
     KeysUnavailable,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("refresh token unknown, expired or revoked")]
+    InvalidRefreshToken,
+    #[error("refresh token already used; every token of this login is revoked")]
+    RefreshTokenReused,
 }
 
 impl AuthError {
@@ -70,6 +79,9 @@ impl AuthError {
             Self::UnknownKey(_) => "token_unknown_key",
             Self::BadTenant(_) => "token_bad_tenant",
             Self::KeysUnavailable => "signing_keys_unavailable",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::RefreshTokenReused => "refresh_token_reused",
         }
     }
 }
@@ -80,6 +92,8 @@ struct Claims {
     tenant_id: Option<String>,
     #[serde(default)]
     sub: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
     exp: i64,
 }
 
@@ -179,6 +193,7 @@ impl JwtVerifier {
         Ok(Caller {
             tenant,
             subject: claims.sub,
+            role: claims.role,
             expires_at,
         })
     }
@@ -196,6 +211,34 @@ pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
     Ok(token)
 }
 
+/// Who an access token minted by login is for.
+#[derive(Debug, Clone)]
+pub struct AccessClaims {
+    pub tenant: TenantId,
+    /// The user's id.
+    pub subject: String,
+    pub role: String,
+}
+
+/// Mints the access token of a login: HS256 with `auth.hs256_secret`,
+/// `iss` = `auth.issuer`, `aud` = `auth.audience`, valid for `ttl`.
+pub fn mint_access_token(
+    settings: &AuthSettings,
+    claims: &AccessClaims,
+    ttl: Duration,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    signing_key(settings).mint_as(claims.tenant.as_uuid(), &claims.subject, &claims.role, ttl)
+}
+
+/// The HS256 key of `settings` (the same signing as development tokens').
+fn signing_key(settings: &AuthSettings) -> kitchen_dev_token::DevKey<'_> {
+    kitchen_dev_token::DevKey {
+        secret: settings.hs256_secret.expose_secret(),
+        issuer: &settings.issuer,
+        audience: &settings.audience,
+    }
+}
+
 /// Mints an HS256 token with the configured secret, issuer and audience: for
 /// development and tests only (production tokens come from your identity provider).
 pub fn mint_dev_token(
@@ -204,10 +247,5 @@ pub fn mint_dev_token(
     subject: &str,
     ttl: Duration,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    kitchen_dev_token::DevKey {
-        secret: settings.hs256_secret.expose_secret(),
-        issuer: &settings.issuer,
-        audience: &settings.audience,
-    }
-    .mint(tenant.as_uuid(), subject, ttl)
+    signing_key(settings).mint(tenant.as_uuid(), subject, ttl)
 }

@@ -28,6 +28,20 @@ pub enum ApiError {
     /// 415: the body is not JSON.
     #[error("request body must be application/json")]
     UnsupportedMediaType,
+    /// 403 `tenant_not_active`: the token's tenant does not exist or is not
+    /// `active` (being provisioned, disabled, ...). Retrying will not help
+    /// until the tenant is active again.
+    #[error("the tenant is not active")]
+    TenantNotActive,
+    /// 403 `forbidden`: the caller's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 429 + `Retry-After`: too many failed attempts; wait that many seconds.
+    #[error("{detail}")]
+    TooManyRequests {
+        retry_after_secs: u64,
+        detail: String,
+    },
     /// 404.
     #[error("{0}")]
     NotFound(String),
@@ -45,6 +59,17 @@ pub enum ApiError {
     /// version, a corrupt row). Retrying will not help; the body says no more.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<crate::tenant_gate::GateError> for ApiError {
+    fn from(e: crate::tenant_gate::GateError) -> Self {
+        match e {
+            crate::tenant_gate::GateError::NotActive { .. } => ApiError::TenantNotActive,
+            crate::tenant_gate::GateError::Unavailable(cause) => {
+                ApiError::Unavailable(Box::new(cause))
+            }
+        }
+    }
 }
 
 impl ApiError {
@@ -67,6 +92,9 @@ impl ApiError {
             ApiError::BadRequest { code, .. } => code,
             ApiError::TooLarge { .. } => "body_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::TenantNotActive => "tenant_not_active",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } => code,
             ApiError::Unavailable(_) => "unavailable",
@@ -111,6 +139,8 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TenantNotActive | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -137,6 +167,11 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) | ApiError::NotReady(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}
         }

@@ -36,8 +36,13 @@ impl ListenHealth {
 
     /// The readiness check `listen`: down while the connection is.
     pub fn check(&self) -> crate::edge::Check {
+        self.check_named("listen")
+    }
+
+    /// The same check under another name (a service with two connections).
+    pub fn check_named(&self, name: &'static str) -> crate::edge::Check {
         let health = self.clone();
-        crate::edge::Check::new("listen", move || {
+        crate::edge::Check::new(name, move || {
             let up = health.is_up();
             async move {
                 if up {

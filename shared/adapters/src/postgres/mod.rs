@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod command_queue;
+pub mod credentials;
 pub mod event_store;
 pub mod listen;
 pub mod migrate;
@@ -10,6 +11,7 @@ pub mod notify;
 mod prepared;
 pub mod read_model;
 pub mod schema;
+pub mod tenant_status;
 mod tenant_tx;
 pub mod unit_of_work;
 

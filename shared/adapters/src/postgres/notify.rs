@@ -44,3 +44,19 @@ pub fn parse_command_notification(payload: &str) -> Result<CommandNotification, 
 pub fn parse_events_notification(payload: &str) -> Result<EventsNotification, serde_json::Error> {
     serde_json::from_str(payload)
 }
+
+/// Channel the `tenants` trigger notifies on (migration 2026-11-25-000011).
+pub const TENANTS_CHANNEL: &str = "tenants";
+
+/// A tenant row changed: its new status, `None` when the row was deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TenantNotification {
+    pub tenant_id: Uuid,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// Parses a payload of the `tenants` channel.
+pub fn parse_tenant_notification(payload: &str) -> Result<TenantNotification, serde_json::Error> {
+    serde_json::from_str(payload)
+}
