@@ -8,6 +8,7 @@ use actix_web::{web, App, HttpServer};
 use kitchen_adapters::auth::JwtVerifier;
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::edge::{Check, Readiness};
+use kitchen_adapters::postgres::platform::PlatformStore;
 use kitchen_adapters::postgres::{self, PgCommandQueue, PgEventStore, PgPool};
 use kitchen_adapters::shutdown::Shutdown;
 
@@ -19,6 +20,7 @@ use crate::routes;
 #[allow(missing_debug_implementations)]
 pub(crate) struct AppState {
     pub(crate) queue: PgCommandQueue,
+    pub(crate) platform: PlatformStore,
     pub(crate) events: PgEventStore,
     pub(crate) pool: PgPool,
     pub(crate) verifier: JwtVerifier,
@@ -59,6 +61,7 @@ impl Application {
     pub fn build_with_pool(settings: &Settings, pool: PgPool) -> anyhow::Result<Application> {
         let state = AppState {
             queue: PgCommandQueue::new(pool.clone()),
+            platform: PlatformStore::new(pool.clone()),
             events: PgEventStore::new(pool.clone()),
             readiness: Readiness::new(vec![Check::postgres(pool.clone())]),
             pool,

@@ -32,6 +32,13 @@ pub struct AuthSettings {
     pub jwks_cache_secs: u64,
     pub jwks_min_refetch_secs: u64,
     pub leeway_secs: u64,
+    /// The `aud` of platform tokens (tenant lifecycle); must differ from `audience`.
+    #[serde(default = "default_platform_audience")]
+    pub platform_audience: String,
+}
+
+fn default_platform_audience() -> String {
+    kitchen_dev_token::DEFAULT_PLATFORM_AUDIENCE.to_owned()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -19,7 +19,7 @@ use crate::auth::Authenticated;
 use crate::startup::AppState;
 use kitchen_adapters::edge::ApiError;
 
-async fn read_body(
+pub(crate) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

@@ -6,6 +6,8 @@
 //! RSA public key used as an HMAC secret (algorithm confusion).
 
 mod jwks;
+pub mod password;
+mod platform;
 
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AuthSettings;
 pub use jwks::JwksCache;
+pub use platform::{PlatformAuthError, PlatformCaller, PLATFORM_ROLE};
 
 /// Who is calling, as proven by a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +94,8 @@ pub struct JwtVerifier {
     leeway: u64,
     hs256: Option<DecodingKey>,
     jwks: Option<JwksCache>,
+    /// The audience of platform tokens (`auth.platform_audience`).
+    platform_audience: String,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -120,11 +125,37 @@ impl JwtVerifier {
             leeway: settings.leeway_secs,
             hs256: (!secret.is_empty()).then(|| DecodingKey::from_secret(secret.as_bytes())),
             jwks,
+            platform_audience: settings.platform_audience.clone(),
         }
     }
 
     /// Verifies `token` (without the `Bearer ` prefix).
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let claims: Claims = self.decode_claims(token, &self.audience).await?;
+        let tenant = claims
+            .tenant_id
+            .as_deref()
+            .ok_or_else(|| AuthError::BadTenant("claim missing".into()))?
+            .parse::<TenantId>()
+            .map_err(|e| AuthError::BadTenant(e.to_string()))?;
+        let expires_at = Utc
+            .timestamp_opt(claims.exp, 0)
+            .single()
+            .ok_or_else(|| AuthError::Malformed("exp out of range".into()))?;
+        Ok(Caller {
+            tenant,
+            subject: claims.sub,
+            expires_at,
+        })
+    }
+
+    /// Checks signature, `exp`, `nbf`, `iss` and that `aud` is `audience`;
+    /// returns the claims. The algorithm decides the key source.
+    async fn decode_claims<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<C, AuthError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(AuthError::Missing);
@@ -150,37 +181,23 @@ impl JwtVerifier {
         };
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway;
-        let data = decode::<Claims>(token, &key, &validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-            ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
-            ErrorKind::InvalidAudience => AuthError::WrongAudience,
-            ErrorKind::InvalidSignature => AuthError::BadSignature,
-            ErrorKind::MissingRequiredClaim(claim) => {
-                AuthError::Malformed(format!("missing claim {claim}"))
-            }
-            _ => AuthError::Malformed(e.to_string()),
-        })?;
-        let claims = data.claims;
-        let tenant = claims
-            .tenant_id
-            .as_deref()
-            .ok_or_else(|| AuthError::BadTenant("claim missing".into()))?
-            .parse::<TenantId>()
-            .map_err(|e| AuthError::BadTenant(e.to_string()))?;
-        let expires_at = Utc
-            .timestamp_opt(claims.exp, 0)
-            .single()
-            .ok_or_else(|| AuthError::Malformed("exp out of range".into()))?;
-        Ok(Caller {
-            tenant,
-            subject: claims.sub,
-            expires_at,
-        })
+        decode::<C>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+                ErrorKind::InvalidAudience => AuthError::WrongAudience,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    AuthError::Malformed(format!("missing claim {claim}"))
+                }
+                _ => AuthError::Malformed(e.to_string()),
+            })
     }
 }
 
@@ -210,4 +227,19 @@ pub fn mint_dev_token(
         audience: &settings.audience,
     }
     .mint(tenant.as_uuid(), subject, ttl)
+}
+
+/// Mints a development platform token (`role: "platform_admin"`, audience
+/// `auth.platform_audience`) with the HS256 secret: development and tests only.
+pub fn mint_platform_token(
+    settings: &AuthSettings,
+    subject: &str,
+    ttl: Duration,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    kitchen_dev_token::DevKey {
+        secret: settings.hs256_secret.expose_secret(),
+        issuer: &settings.issuer,
+        audience: &settings.platform_audience,
+    }
+    .mint_platform(subject, ttl)
 }

@@ -31,6 +31,10 @@ pub enum ApiError {
     /// 404.
     #[error("{0}")]
     NotFound(String),
+    /// 403: the caller is known but may not do this (a tenant token on the
+    /// platform API, say). Another token is needed.
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
     /// 409: the request conflicts with what is stored (an idempotency key
     /// reused with another body, say). Do not retry as is.
     #[error("{detail}")]
@@ -68,6 +72,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => "body_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Forbidden { code, .. } => code,
             ApiError::Conflict { code, .. } => code,
             ApiError::Unavailable(_) => "unavailable",
             ApiError::NotReady(_) => "not_ready",
@@ -112,6 +117,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,6 +7,7 @@ pub mod event_store;
 pub mod listen;
 pub mod migrate;
 pub mod notify;
+pub mod platform;
 mod prepared;
 pub mod read_model;
 pub mod schema;
