@@ -21,6 +21,26 @@ pub struct Settings {
     pub temporal: TemporalSettings,
     pub pump: PumpSettings,
     pub worker: WorkerSettings,
+    /// Tenant lifecycle (absent sections take the defaults).
+    #[serde(default)]
+    pub platform: PlatformSettings,
+}
+
+/// The tenant lifecycle's settings (`[platform]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PlatformSettings {
+    /// How long an offboarded tenant stays disabled (restorable, its export
+    /// downloadable) before it is erased.
+    pub offboard_grace_secs: u64,
+}
+
+impl Default for PlatformSettings {
+    fn default() -> Self {
+        Self {
+            offboard_grace_secs: 7 * 24 * 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -68,7 +68,7 @@ pub fn set_activity_timeout(timeout: Duration) {
     }
 }
 
-fn activity_options() -> LocalActivityOptions {
+pub(crate) fn activity_options() -> LocalActivityOptions {
     LocalActivityOptions::builder()
         .start_to_close_timeout(*ACTIVITY_TIMEOUT.get().unwrap_or(&DEFAULT_ACTIVITY_TIMEOUT))
         .build()

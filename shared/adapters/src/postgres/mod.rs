@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod command_queue;
 pub mod event_store;
+pub mod lifecycle;
 pub mod listen;
 pub mod migrate;
 pub mod notify;
