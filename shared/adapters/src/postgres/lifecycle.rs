@@ -243,12 +243,13 @@ impl LifecycleStore {
 
     /// Undoes provisioning `step` (idempotent). Events can only be removed by
     /// `erase_tenant()`, so undoing the initial data erases the tenant's rows.
-    #[tracing::instrument(skip(self, tombstone), fields(tenant_id = %tenant, step = step.name()))]
+    #[tracing::instrument(skip(self, tombstone, progress), fields(tenant_id = %tenant, step = step.name()))]
     pub async fn compensate(
         &self,
         tenant: TenantId,
         step: Step,
         tombstone: Tombstone,
+        progress: Progress,
     ) -> Result<(), LifecycleError> {
         self.in_tx(tenant, move |conn| {
             async move {
@@ -264,7 +265,7 @@ impl LifecycleStore {
                         .await?;
                     }
                     Step::InitialData | Step::CreateTenant => {
-                        erase(conn, tenant, &tombstone, None).await?;
+                        erase(conn, tenant, &tombstone, Some(&progress)).await?;
                     }
                     Step::CreateAdmin => {
                         for sql in [

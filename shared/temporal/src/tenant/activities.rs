@@ -42,6 +42,8 @@ pub struct CompensateInput {
     pub tenant_id: TenantId,
     pub step: Step,
     pub tombstone: Tombstone,
+    /// The saga's progress with its error, shown with the tombstone.
+    pub progress: Progress,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,7 +136,7 @@ impl LifecycleActivities {
         input: CompensateInput,
     ) -> Result<(), ActivityError> {
         self.store
-            .compensate(input.tenant_id, input.step, input.tombstone)
+            .compensate(input.tenant_id, input.step, input.tombstone, input.progress)
             .await
             .map_err(activity_error)
     }

@@ -11,7 +11,7 @@ use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowResult};
 
 use super::activities::{FinishInput, LifecycleActivities, RestoreInput};
 use super::CommandSignal;
-use crate::workflow::{activity_options, CommandRef};
+use crate::workflow::{step_options, CommandRef};
 
 #[workflow]
 #[derive(Default)]
@@ -28,10 +28,10 @@ impl TenantOffboarding {
         command: CommandRef,
     ) -> WorkflowResult<String> {
         let grace = ctx
-            .execute_local_activity(
+            .execute_activity(
                 LifecycleActivities::disable_tenant,
                 command.clone(),
-                activity_options(),
+                step_options(),
             )
             .await?;
         let Some(grace_secs) = grace else {
@@ -42,18 +42,14 @@ impl TenantOffboarding {
                 code: Some("wrong_tenant_state".into()),
                 reason: Some("the tenant is not active".into()),
             };
-            ctx.execute_local_activity(
-                LifecycleActivities::finish_command,
-                finish,
-                activity_options(),
-            )
-            .await?;
+            ctx.execute_activity(LifecycleActivities::finish_command, finish, step_options())
+                .await?;
             return Ok("rejected".into());
         };
-        ctx.execute_local_activity(
+        ctx.execute_activity(
             LifecycleActivities::export_tenant,
             command.clone(),
-            activity_options(),
+            step_options(),
         )
         .await?;
         let restored = temporalio_sdk::workflows::select! {
@@ -66,20 +62,12 @@ impl TenantOffboarding {
                 offboard_id: command.command_id,
                 restore_id: restore.command_id,
             };
-            ctx.execute_local_activity(
-                LifecycleActivities::restore_tenant,
-                input,
-                activity_options(),
-            )
-            .await?;
+            ctx.execute_activity(LifecycleActivities::restore_tenant, input, step_options())
+                .await?;
             return Ok("restored".into());
         }
-        ctx.execute_local_activity(
-            LifecycleActivities::erase_tenant,
-            command,
-            activity_options(),
-        )
-        .await?;
+        ctx.execute_activity(LifecycleActivities::erase_tenant, command, step_options())
+            .await?;
         Ok("erased".into())
     }
 

@@ -17,7 +17,7 @@ use super::activities::{
     CompensateInput, FinishInput, LifecycleActivities, StepInput, StepResult, TombstoneInput,
 };
 use super::CommandSignal;
-use crate::workflow::{activity_options, CommandRef};
+use crate::workflow::{step_options, CommandRef};
 
 /// How a saga ended: `active`, `failed` or `cancelled`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,13 +56,13 @@ impl TenantProvisioning {
         for step in Step::ALL {
             if let Some(cancel) = ctx.state(|s| s.cancel) {
                 let reason = ctx
-                    .execute_local_activity(
+                    .execute_activity(
                         LifecycleActivities::cancel_reason,
                         CommandRef {
                             tenant_id: command.tenant_id,
                             command_id: cancel.command_id,
                         },
-                        activity_options(),
+                        step_options(),
                     )
                     .await?;
                 Self::unwind(ctx, &command, &done, step, "cancelled", reason).await?;
@@ -73,12 +73,8 @@ impl TenantProvisioning {
                     code: None,
                     reason: None,
                 };
-                ctx.execute_local_activity(
-                    LifecycleActivities::finish_command,
-                    finish,
-                    activity_options(),
-                )
-                .await?;
+                ctx.execute_activity(LifecycleActivities::finish_command, finish, step_options())
+                    .await?;
                 return Ok(ProvisionOutcome {
                     status: "cancelled".into(),
                 });
@@ -94,7 +90,7 @@ impl TenantProvisioning {
                 progress: after.clone(),
             };
             let result = ctx
-                .execute_local_activity(LifecycleActivities::run_step, input, activity_options())
+                .execute_activity(LifecycleActivities::run_step, input, step_options())
                 .await?;
             match result {
                 StepResult::Done => {
@@ -119,12 +115,8 @@ impl TenantProvisioning {
                 "tenant_already_active",
                 "the tenant became active before the cancel took effect",
             );
-            ctx.execute_local_activity(
-                LifecycleActivities::finish_command,
-                late,
-                activity_options(),
-            )
-            .await?;
+            ctx.execute_activity(LifecycleActivities::finish_command, late, step_options())
+                .await?;
         }
         Ok(ProvisionOutcome {
             status: "active".into(),
@@ -155,8 +147,9 @@ impl TenantProvisioning {
                 tenant_id: command.tenant_id,
                 step: *undo,
                 tombstone: tombstone.clone(),
+                progress: progress.clone(),
             };
-            ctx.execute_local_activity(LifecycleActivities::compensate, input, activity_options())
+            ctx.execute_activity(LifecycleActivities::compensate, input, step_options())
                 .await?;
         }
         let input = TombstoneInput {
@@ -165,7 +158,7 @@ impl TenantProvisioning {
             tombstone,
             progress,
         };
-        ctx.execute_local_activity(LifecycleActivities::tombstone, input, activity_options())
+        ctx.execute_activity(LifecycleActivities::tombstone, input, step_options())
             .await?;
         Self::apply_updates(ctx, command).await
     }
@@ -181,12 +174,8 @@ impl TenantProvisioning {
                 tenant_id: command.tenant_id,
                 command_id: update.command_id,
             };
-            ctx.execute_local_activity(
-                LifecycleActivities::apply_update,
-                input,
-                activity_options(),
-            )
-            .await?;
+            ctx.execute_activity(LifecycleActivities::apply_update, input, step_options())
+                .await?;
         }
         Ok(())
     }

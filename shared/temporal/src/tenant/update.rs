@@ -6,7 +6,7 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
 
 use super::activities::LifecycleActivities;
-use crate::workflow::{activity_options, CommandRef};
+use crate::workflow::{step_options, CommandRef};
 
 #[workflow]
 #[derive(Default)]
@@ -18,11 +18,7 @@ impl TenantUpdate {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, command: CommandRef) -> WorkflowResult<bool> {
         Ok(ctx
-            .execute_local_activity(
-                LifecycleActivities::apply_update,
-                command,
-                activity_options(),
-            )
+            .execute_activity(LifecycleActivities::apply_update, command, step_options())
             .await?)
     }
 }
