@@ -53,6 +53,26 @@ async fn a_household_is_provisioned_through_every_step_with_its_menu_on_its_log(
     );
     let queried = query_progress(&stack, tenant).await;
     assert_eq!((queried.percent, queried.completed.len()), (100, 5));
+    // What `temporal workflow show` prints: ids and step names, no canary,
+    // no name, no email.
+    let client = kitchen_temporal::connect(&stack.settings.temporal, "test-history")
+        .await
+        .unwrap();
+    let events = client
+        .get_workflow_handle::<temporalio_client::UntypedWorkflow>(provision_workflow_id(tenant))
+        .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::builder().build())
+        .into_events()
+        .await
+        .unwrap();
+    let history = serde_json::to_string(
+        &temporalio_common::protos::temporal::api::history::v1::History { events },
+    )
+    .unwrap();
+    common::secrets::assert_no_secrets(
+        "provisioning history",
+        &history,
+        &[CANARY.into(), "The Smiths".into(), "sam@example.com".into()],
+    );
 
     // The menu is on the tenant's log, as Menu events (its sockets see them).
     let events = stack

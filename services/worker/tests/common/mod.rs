@@ -17,6 +17,7 @@ use kitchen_domain::{RecordedEvent, Seq, TenantId};
 use kitchen_temporal::TemporalScheduler;
 
 pub mod platform;
+pub mod secrets;
 use kitchen_test_support::{temporal, tokens, TestDb};
 use serde_json::{json, Value};
 use uuid::Uuid;
