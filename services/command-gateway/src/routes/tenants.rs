@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::commands::read_body;
+use crate::auth::state_and_header;
 use crate::startup::AppState;
 
 /// A caller proven to be a platform administrator (see
@@ -37,22 +38,9 @@ impl FromRequest for PlatformAdmin {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().map(str::to_owned));
+        let (state, header) = state_and_header(req);
         Box::pin(async move {
-            let state = state.expect("AppState is registered");
-            let header = match header {
-                None => None,
-                Some(Ok(value)) => Some(value),
-                Some(Err(_)) => {
-                    return Err(ApiError::Unauthorized(
-                        kitchen_adapters::auth::AuthError::Malformed("header is not ASCII".into()),
-                    ))
-                }
-            };
+            let header = header?;
             let token = bearer_token(header.as_deref()).map_err(ApiError::Unauthorized)?;
             match state.verifier.verify_platform(token).await {
                 Ok(caller) => Ok(PlatformAdmin(caller)),

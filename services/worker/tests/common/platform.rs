@@ -19,6 +19,23 @@ use super::Stack;
 pub const SAGA: Duration = Duration::from_secs(60);
 
 impl Stack {
+    /// An owner connection inside a transaction (with `tenant` set, if any).
+    async fn owner_tx(&self, tenant: Option<TenantId>) -> AsyncPgConnection {
+        let url = self.db.url(DbRole::Owner);
+        let mut conn = AsyncPgConnection::establish(url.expose_secret())
+            .await
+            .unwrap();
+        conn.batch_execute("BEGIN").await.unwrap();
+        if let Some(tenant) = tenant {
+            conn.batch_execute(&format!(
+                "SELECT set_config('app.tenant_id', '{tenant}', true)"
+            ))
+            .await
+            .unwrap();
+        }
+        conn
+    }
+
     pub fn platform_token(&self) -> String {
         kitchen_adapters::auth::mint_platform_token(
             &self.settings.auth,
@@ -113,7 +130,7 @@ impl Stack {
         .await
         .unwrap();
         conn.batch_execute(&format!(
-            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
+            "SELECT set_config('app.tenant_id', '{tenant}', true)"
         ))
         .await
         .unwrap();

@@ -221,12 +221,16 @@ pub fn mint_dev_token(
     subject: &str,
     ttl: Duration,
 ) -> Result<String, jsonwebtoken::errors::Error> {
+    dev_key(settings, &settings.audience).mint(tenant.as_uuid(), subject, ttl)
+}
+
+/// The HS256 key of `settings` for tokens of `audience`.
+fn dev_key<'a>(settings: &'a AuthSettings, audience: &'a str) -> kitchen_dev_token::DevKey<'a> {
     kitchen_dev_token::DevKey {
         secret: settings.hs256_secret.expose_secret(),
         issuer: &settings.issuer,
-        audience: &settings.audience,
+        audience,
     }
-    .mint(tenant.as_uuid(), subject, ttl)
 }
 
 /// Mints a development platform token (`role: "platform_admin"`, audience
@@ -236,10 +240,5 @@ pub fn mint_platform_token(
     subject: &str,
     ttl: Duration,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    kitchen_dev_token::DevKey {
-        secret: settings.hs256_secret.expose_secret(),
-        issuer: &settings.issuer,
-        audience: &settings.platform_audience,
-    }
-    .mint_platform(subject, ttl)
+    dev_key(settings, &settings.platform_audience).mint_platform(subject, ttl)
 }

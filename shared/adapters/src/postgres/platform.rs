@@ -252,23 +252,7 @@ impl PlatformStore {
                     .execute(conn)
                     .await?;
                 }
-                Ok(Enqueued::Created(CommandRecord {
-                    id: command.id,
-                    tenant_id: tenant,
-                    command_type: command.command_type,
-                    payload: command.payload,
-                    status: kitchen_domain::queue::CommandStatus::Pending,
-                    aggregate_id: command.aggregate_id,
-                    user_id: command.user_id,
-                    correlation_id: command.correlation_id,
-                    metadata: command.metadata,
-                    error: None,
-                    result_seqs: Vec::new(),
-                    workflow_id: None,
-                    attempts: 0,
-                    created_at,
-                    updated_at: created_at,
-                }))
+                Ok(Enqueued::Created(CommandRecord::pending(command, created_at)))
             }
             .scope_boxed()
         })
