@@ -116,10 +116,7 @@ impl Stack {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let url = self.db.url(DbRole::Owner);
-        let mut conn = AsyncPgConnection::establish(url.expose_secret())
-            .await
-            .unwrap();
+        let mut conn = self.owner_tx(None).await;
         let tables: Vec<Table> = diesel::sql_query(
             "SELECT c.relname::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid
