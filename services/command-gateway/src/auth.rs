@@ -14,27 +14,34 @@ use kitchen_adapters::edge::ApiError;
 #[derive(Debug)]
 pub(crate) struct Authenticated(pub(crate) Caller);
 
+/// The app state and the `Authorization` header of `req`, taken before the
+/// request is borrowed away (the extractors' futures are `'static`).
+pub(crate) fn state_and_header(
+    req: &HttpRequest,
+) -> (web::Data<AppState>, Result<Option<String>, ApiError>) {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .expect("AppState is registered");
+    let header = match req.headers().get(header::AUTHORIZATION) {
+        None => Ok(None),
+        Some(value) => value.to_str().map(|v| Some(v.to_owned())).map_err(|_| {
+            ApiError::Unauthorized(kitchen_adapters::auth::AuthError::Malformed(
+                "header is not ASCII".into(),
+            ))
+        }),
+    };
+    (state, header)
+}
+
 impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().map(str::to_owned));
+        let (state, header) = state_and_header(req);
         Box::pin(async move {
-            let state = state.expect("AppState is registered");
-            let header = match header {
-                None => None,
-                Some(Ok(value)) => Some(value),
-                Some(Err(_)) => {
-                    return Err(ApiError::Unauthorized(
-                        kitchen_adapters::auth::AuthError::Malformed("header is not ASCII".into()),
-                    ))
-                }
-            };
+            let header = header?;
             let result: Result<_, ApiError> = async {
                 let token = bearer_token(header.as_deref()).map_err(ApiError::Unauthorized)?;
                 let caller = state

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, commands, health, members, reads};
+use crate::routes::{auth, commands, health, members, reads, tenants};
 
 /// Adds the bearer scheme every `/v1` operation uses.
 struct BearerAuth;
@@ -20,7 +20,7 @@ impl Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "HS256 (shared secret) or RS256/ES256 (JWKS) with a `tenant_id` claim",
+                        "HS256 (shared secret) or RS256/ES256 (JWKS) with a `tenant_id` claim; the /v1/tenants platform API takes only platform tokens (`role: platform_admin`, audience `auth.platform_audience`)",
                     ))
                     .build(),
             ),
@@ -49,6 +49,14 @@ impl Modify for BearerAuth {
         members::change_password,
         health::healthz,
         health::readyz,
+        tenants::create,
+        tenants::list,
+        tenants::show,
+        tenants::cancel,
+        tenants::update,
+        tenants::offboard,
+        tenants::restore,
+        tenants::export,
     ),
     components(schemas(
         kitchen_wire::SubmitCommand,
@@ -69,6 +77,15 @@ impl Modify for BearerAuth {
         kitchen_wire::AddMember,
         kitchen_wire::MemberView,
         kitchen_wire::ChangePassword,
+        kitchen_wire::CreateTenant,
+        kitchen_wire::NewAdmin,
+        kitchen_wire::TenantAccepted,
+        kitchen_wire::TenantView,
+        kitchen_wire::TenantsPage,
+        kitchen_wire::ProvisioningView,
+        kitchen_wire::StepErrorView,
+        kitchen_wire::CancelTenant,
+        kitchen_wire::UpdateTenant,
     )),
     modifiers(&BearerAuth)
 )]

@@ -7,6 +7,7 @@ use actix_web::{web, App};
 use kitchen_adapters::auth::JwtVerifier;
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::edge::{BoundServer, Check, Listen, Readiness};
+use kitchen_adapters::postgres::platform::PlatformStore;
 use kitchen_adapters::postgres::{self, PgCommandQueue, PgEventStore, PgPool};
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_adapters::tenant_gate::TenantGate;
@@ -19,6 +20,7 @@ use crate::routes;
 #[allow(missing_debug_implementations)]
 pub(crate) struct AppState {
     pub(crate) queue: PgCommandQueue,
+    pub(crate) platform: PlatformStore,
     pub(crate) events: PgEventStore,
     pub(crate) pool: PgPool,
     pub(crate) verifier: JwtVerifier,
@@ -62,6 +64,7 @@ pub fn build_with_pool(
     );
     let state = AppState {
         queue: PgCommandQueue::new(pool.clone()),
+        platform: PlatformStore::new(pool.clone()),
         events: PgEventStore::new(pool.clone()),
         readiness: Readiness::new(vec![Check::postgres(pool.clone()), gate.readiness_check()]),
         gate,

@@ -135,3 +135,23 @@ pub(crate) async fn release(
     .await?;
     Ok(())
 }
+
+/// The command can never be routed (its workflow is closed): `rejected` with
+/// `code` and `reason` (migration 000015's `reject_command()`).
+pub(crate) async fn reject(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: CommandId,
+    code: &str,
+    reason: &str,
+) -> Result<(), ClaimError> {
+    let mut conn = pool.get().await.map_err(TxError::from)?;
+    diesel::sql_query("SELECT reject_command($1, $2, $3, $4)")
+        .bind::<SqlUuid, _>(tenant.as_uuid())
+        .bind::<SqlUuid, _>(id.as_uuid())
+        .bind::<Text, _>(code)
+        .bind::<Text, _>(reason)
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}

@@ -7,7 +7,7 @@ use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::postgres::listen::ListenHealth;
 use kitchen_adapters::postgres::{self, PgPool};
 use kitchen_adapters::shutdown::Shutdown;
-use kitchen_domain::ports::JobScheduler;
+use kitchen_domain::ports::{JobScheduler, Scheduled};
 use kitchen_domain::{CommandId, CorrelationId, TenantId};
 use secrecy::SecretString;
 use tokio::sync::{mpsc, Semaphore};
@@ -202,6 +202,14 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             }
         };
         match started {
+            Ok(Scheduled {
+                workflow_id,
+                refused: Some(refused),
+                ..
+            }) => {
+                tracing::info!(%workflow_id, code = %refused.code, "command refused: its workflow is closed");
+                claims::reject(&self.pool, tenant, id, &refused.code, &refused.reason).await?;
+            }
             Ok(scheduled) => {
                 let started_in = began.elapsed();
                 self.metrics

@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kitchen_adapters::config::Settings;
+use kitchen_adapters::postgres::lifecycle::LifecycleStore;
 use kitchen_adapters::postgres::unit_of_work::CommandUnitOfWork;
 use kitchen_adapters::postgres::PgPool;
 use kitchen_adapters::shutdown::Shutdown;
+use kitchen_temporal::tenant::{
+    LifecycleActivities, TenantOffboarding, TenantProvisioning, TenantUpdate,
+};
 use kitchen_temporal::{CommandActivities, CommandWorkflow, WorkerMetrics};
 use prometheus::Registry;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -48,9 +52,16 @@ pub async fn run(
     kitchen_temporal::set_activity_timeout(Duration::from_secs(w.activity_timeout_secs));
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
         .register_workflow::<CommandWorkflow>()?
+        .register_workflow::<TenantProvisioning>()?
+        .register_workflow::<TenantOffboarding>()?
+        .register_workflow::<TenantUpdate>()?
         .register_activities(CommandActivities::new(
-            CommandUnitOfWork::new(pool),
+            CommandUnitOfWork::new(pool.clone()),
             metrics,
+        ))
+        .register_activities(LifecycleActivities::new(
+            LifecycleStore::new(pool),
+            Duration::from_secs(settings.platform.offboard_grace_secs),
         ))
         .graceful_shutdown_period(GRACEFUL_PERIOD)
         .build();

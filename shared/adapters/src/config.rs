@@ -22,6 +22,9 @@ pub struct Settings {
     pub temporal: TemporalSettings,
     pub pump: PumpSettings,
     pub worker: WorkerSettings,
+    /// Tenant lifecycle (absent sections take the defaults).
+    #[serde(default)]
+    pub platform: PlatformSettings,
     pub tenant_gate: TenantGateSettings,
     pub login: LoginSettings,
 }
@@ -46,6 +49,23 @@ pub struct TenantGateSettings {
     pub status_ttl_secs: u64,
 }
 
+/// The tenant lifecycle's settings (`[platform]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PlatformSettings {
+    /// How long an offboarded tenant stays disabled (restorable, its export
+    /// downloadable) before it is erased.
+    pub offboard_grace_secs: u64,
+}
+
+impl Default for PlatformSettings {
+    fn default() -> Self {
+        Self {
+            offboard_grace_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     pub issuer: String,
@@ -55,6 +75,13 @@ pub struct AuthSettings {
     pub jwks_cache_secs: u64,
     pub jwks_min_refetch_secs: u64,
     pub leeway_secs: u64,
+    /// The `aud` of platform tokens (tenant lifecycle); must differ from `audience`.
+    #[serde(default = "default_platform_audience")]
+    pub platform_audience: String,
+}
+
+fn default_platform_audience() -> String {
+    kitchen_dev_token::DEFAULT_PLATFORM_AUDIENCE.to_owned()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -19,7 +19,10 @@ use secrecy::ExposeSecret;
 ///   RLS policy compares with); it takes no tenant because it *is* the tenant.
 /// - `due_commands(limit, stale_after)`: the pump's work list; returns only
 ///   `(tenant_id, id)` pairs (ADR 0002). On Citus it runs on every worker.
-const CROSS_TENANT_FUNCTIONS: &[&str] = &["app_current_tenant", "due_commands"];
+/// - `platform_tenants(after, limit)`: the platform admin's paged list of
+///   households (`GET /v1/tenants`); lifecycle columns only (no users, no
+///   events), executable by the gateway only, behind the platform token.
+const CROSS_TENANT_FUNCTIONS: &[&str] = &["app_current_tenant", "due_commands", "platform_tenants"];
 
 #[derive(QueryableByName, Debug)]
 struct Finding {

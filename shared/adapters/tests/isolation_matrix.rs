@@ -11,7 +11,7 @@ use kitchen_test_support::TestDb;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 10] = [
     "tenants",
     "users",
     // After `users`: each token belongs to a user of its tenant.
@@ -21,6 +21,9 @@ const TABLES: [&str; 8] = [
     "tenant_sequences",
     "events",
     "aggregates",
+    // Tenant lifecycle (migration 000015).
+    "tenant_admin_secrets",
+    "tenant_exports",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,13 @@ fn allowed(role: DbRole, table: &str, op: Op) -> bool {
         (DbRole::Worker, "aggregates" | "tenant_sequences") => &[Select, Insert, Update],
         (DbRole::Worker, "tenants" | "users" | "menu_items") => &[Select, Insert, Update, Delete],
         (DbRole::Realtime, "events" | "tenant_sequences" | "tenants") => &[Select],
+        // Tenant lifecycle (migration 000015): the gateway stores the admin's
+        // hash with the command and serves the export; the worker reads and
+        // scrubs the hash and writes the export.
+        (DbRole::Gateway, "tenant_admin_secrets") => &[Insert],
+        (DbRole::Gateway, "tenant_exports") => &[Select],
+        (DbRole::Worker, "tenant_admin_secrets") => &[Select, Delete],
+        (DbRole::Worker, "tenant_exports") => &[Select, Insert, Delete],
         _ => &[],
     };
     ops.contains(&op)
@@ -80,6 +90,13 @@ fn insert_sql(table: &str, tenant: Uuid) -> String {
         "aggregates" => format!(
             "INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq) VALUES ('{tenant}', '{id}', 'order', '{{}}', 1, 1)"
         ),
+        "tenant_admin_secrets" => format!(
+            "INSERT INTO tenant_admin_secrets (tenant_id, command_id, password_hash) VALUES ('{tenant}', '{id}', '$argon2id$v=19$x')"
+        ),
+        "tenant_exports" => format!(
+            "INSERT INTO tenant_exports (tenant_id, line_no, line) VALUES ('{tenant}', {}, '{{}}')",
+            (id.as_u128() % 1_000_000_000) as i64
+        ),
         other => panic!("no insert for {other}"),
     }
 }
@@ -95,6 +112,8 @@ fn update_sql(table: &str, tenant: Uuid) -> String {
         "tenant_sequences" => "last_seq",
         "events" => "type",
         "aggregates" => "version",
+        "tenant_admin_secrets" => "password_hash",
+        "tenant_exports" => "line",
         other => panic!("no update for {other}"),
     };
     format!("UPDATE {table} SET {column} = {column} WHERE tenant_id = '{tenant}'")
@@ -533,4 +552,147 @@ async fn the_pumps_one_statement_writes_act_on_the_named_tenant_only_and_leave_n
             role.role_name()
         );
     }
+}
+
+/// Rows of `tenant` in every table that has a `tenant_id` column (from the
+/// catalog, as `erase_tenant()` finds them), read by the owner.
+async fn rows_per_table(owner: &mut AsyncPgConnection, tenant: Uuid) -> Vec<(String, i64)> {
+    #[derive(QueryableByName)]
+    struct Table {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let tables: Vec<Table> = diesel::sql_query(
+        "SELECT c.relname::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attname = 'tenant_id'
+         ORDER BY 1",
+    )
+    .load(owner)
+    .await
+    .unwrap();
+    let mut counts = Vec::new();
+    conn_begin_as(owner, tenant).await;
+    for table in tables {
+        let count: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {}", table.name))
+            .get_result(owner)
+            .await
+            .unwrap();
+        counts.push((table.name, count.n));
+    }
+    owner.batch_execute("COMMIT").await.unwrap();
+    counts
+}
+
+#[tokio::test]
+async fn only_the_worker_may_erase_a_tenant_and_erasure_leaves_the_tombstone_and_platform_commands()
+{
+    let db = TestDb::new().await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut owner = connect(&db, DbRole::Owner).await;
+    seed(&mut owner, a).await;
+    seed(&mut owner, b).await;
+    let platform_command = Uuid::new_v4();
+    conn_begin_as(&mut owner, a).await;
+    owner
+        .batch_execute(&format!(
+            "INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id)
+             VALUES ('{a}', '{platform_command}', 'tenant.provision', '{{\"admin\": {{\"email\": \"sam@example.com\"}}}}', '{a}', '{a}');
+             COMMIT"
+        ))
+        .await
+        .unwrap();
+    let b_before = fingerprint(&mut owner, b).await;
+
+    // A table added later (by another migration) is covered too: the function
+    // reads the catalog, not a list.
+    owner
+        .batch_execute(&format!(
+            "CREATE TABLE later_table (tenant_id uuid NOT NULL, x int);
+             ALTER TABLE later_table ENABLE ROW LEVEL SECURITY; ALTER TABLE later_table FORCE ROW LEVEL SECURITY;
+             CREATE POLICY tenant_isolation ON later_table USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+             BEGIN; SELECT set_config('app.tenant_id', '{a}', true); INSERT INTO later_table VALUES ('{a}', 1); COMMIT"
+        ))
+        .await
+        .unwrap();
+
+    let erase = format!("SELECT erase_tenant('{a}', 'erased', 'erase', 'test') AS n");
+    for role in [DbRole::Gateway, DbRole::Pump, DbRole::Realtime] {
+        let mut conn = connect(&db, role).await;
+        let outcome = attempt(&mut conn, Some(a), &erase, true).await;
+        assert!(
+            is_denied(&outcome),
+            "{} may not erase: {outcome:?}",
+            role.role_name()
+        );
+        // Nor delete events any other way (with the tenant set or not).
+        for tenant in [Some(a), None] {
+            let outcome = attempt(&mut conn, tenant, "DELETE FROM events", false).await;
+            assert!(
+                is_denied(&outcome),
+                "{} deleted events: {outcome:?}",
+                role.role_name()
+            );
+        }
+    }
+    let mut worker = connect(&db, DbRole::Worker).await;
+    let outcome = attempt(&mut worker, Some(a), "DELETE FROM events", false).await;
+    assert!(
+        is_denied(&outcome),
+        "the worker deleted events: {outcome:?}"
+    );
+    // A status that is not a tombstone is refused.
+    let outcome = attempt(
+        &mut worker,
+        None,
+        &format!("SELECT erase_tenant('{a}', 'active', 'x', 'y') AS n"),
+        true,
+    )
+    .await;
+    assert!(matches!(outcome, Outcome::Denied(_)), "{outcome:?}");
+
+    let erased: Count = diesel::sql_query(erase.clone())
+        .get_result(&mut worker)
+        .await
+        .unwrap();
+    assert!(erased.n >= 8, "rows were erased: {}", erased.n);
+
+    let left: Vec<(String, i64)> = rows_per_table(&mut owner, a)
+        .await
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(
+        left,
+        vec![("commands".to_owned(), 1), ("tenants".to_owned(), 1)],
+        "only the tombstone and the platform command remain"
+    );
+    #[derive(QueryableByName, Debug)]
+    struct Tombstone {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        status: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        payload: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        erased_by: String,
+    }
+    conn_begin_as(&mut owner, a).await;
+    let tomb: Tombstone = diesel::sql_query(
+        "SELECT t.status, t.name, c.payload::text AS payload, t.erased_by FROM tenants t, commands c",
+    )
+    .get_result(&mut owner)
+    .await
+    .unwrap();
+    owner.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(tomb.status, "erased");
+    assert_eq!(tomb.name, "erased", "no household name left");
+    assert!(!tomb.payload.contains("sam@"), "{}", tomb.payload);
+    assert_eq!(tomb.erased_by, "kitchen_worker", "audited");
+    assert_eq!(fingerprint(&mut owner, b).await, b_before, "B untouched");
+    assert!(rows_per_table(&mut owner, b)
+        .await
+        .iter()
+        .any(|(t, n)| t == "later_table" && *n == 0));
 }

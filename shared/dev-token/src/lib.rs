@@ -20,6 +20,8 @@ pub const DEFAULT_SECRET: &str = "kitchen-dev-secret-change-me-please-0123456789
 pub const DEFAULT_ISSUER: &str = "kitchen-dev";
 /// `auth.audience` of `configuration/base.toml`.
 pub const DEFAULT_AUDIENCE: &str = "kitchen";
+/// `auth.platform_audience` of `configuration/base.toml`.
+pub const DEFAULT_PLATFORM_AUDIENCE: &str = "kitchen-platform";
 
 /// What a token is signed with and for: must match the server's `[auth]`.
 #[derive(Clone)]
@@ -41,6 +43,19 @@ impl std::fmt::Debug for DevKey<'_> {
 }
 
 impl DevKey<'_> {
+    /// A platform administrator's token (`role: "platform_admin"`, no tenant),
+    /// valid from now for `ttl`; `audience` must be the platform audience.
+    pub fn mint_platform(
+        &self,
+        subject: &str,
+        ttl: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign(
+            serde_json::json!({"sub": subject, "role": "platform_admin"}),
+            ttl,
+        )
+    }
+
     /// A token for `tenant` (the `tenant_id` claim) and `subject` (`sub`, the
     /// commands' user), role `admin` (development: the household's owner),
     /// valid from now for `ttl`.
@@ -61,20 +76,32 @@ impl DevKey<'_> {
         role: &str,
         ttl: Duration,
     ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign(
+            serde_json::json!({"tenant_id": tenant.to_string(), "sub": subject, "role": role}),
+            ttl,
+        )
+    }
+
+    /// Signs `claims` plus `iss`, `aud`, `iat`, `nbf` and `exp`.
+    fn sign(
+        &self,
+        mut claims: serde_json::Value,
+        ttl: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        let claims = serde_json::json!({
-            "tenant_id": tenant.to_string(),
-            "sub": subject,
-            "role": role,
+        let standard = serde_json::json!({
             "iss": self.issuer,
             "aud": self.audience,
             "iat": now,
             "nbf": now,
             "exp": now + ttl.as_secs(),
         });
+        if let (Some(claims), Some(standard)) = (claims.as_object_mut(), standard.as_object()) {
+            claims.extend(standard.clone());
+        }
         encode(
             &Header::new(Algorithm::HS256),
             &claims,

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod memory;
 pub mod menu;
 pub mod order;
+pub mod platform;
 pub mod ports;
 pub mod queue;
 pub mod roles;

@@ -185,6 +185,9 @@ pub struct Scheduled {
     pub workflow_id: String,
     /// False when the workflow had been started before (a duplicate start).
     pub newly_started: bool,
+    /// The command cannot be routed, ever (a signal for a closed workflow):
+    /// it ends `rejected` with this code and reason.
+    pub refused: Option<crate::usecase::Rejected>,
 }
 
 /// Starts durable work for an accepted command (the Temporal adapter).

@@ -116,6 +116,27 @@ pub struct CommandRecord {
 impl CommandRecord {
     /// Whether `new` asks for the same thing (same type and payload): a retry
     /// of this command, as opposed to another command reusing its id.
+    /// The record of `command` just stored at `created_at`: pending, no outcome.
+    pub fn pending(command: NewCommand, created_at: DateTime<Utc>) -> Self {
+        CommandRecord {
+            id: command.id,
+            tenant_id: command.tenant_id,
+            command_type: command.command_type,
+            payload: command.payload,
+            status: CommandStatus::Pending,
+            aggregate_id: command.aggregate_id,
+            user_id: command.user_id,
+            correlation_id: command.correlation_id,
+            metadata: command.metadata,
+            error: None,
+            result_seqs: Vec::new(),
+            workflow_id: None,
+            attempts: 0,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+
     pub fn is_same_request(&self, new: &NewCommand) -> bool {
         self.command_type == new.command_type && self.payload == new.payload
     }

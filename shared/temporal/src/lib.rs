@@ -6,13 +6,15 @@
 #![forbid(unsafe_code)]
 
 mod client;
+pub mod faults;
 mod metrics;
 mod scheduler;
+pub mod tenant;
 mod workflow;
 
 pub use client::{connect, connect_with_retry, readiness_check, ConnectError};
 pub use metrics::WorkerMetrics;
-pub use scheduler::{TemporalScheduler, MEMO_COMMAND_TYPE, MEMO_CORRELATION_ID};
+pub use scheduler::{Route, TemporalScheduler, MEMO_COMMAND_TYPE, MEMO_CORRELATION_ID};
 pub use workflow::{
     set_activity_timeout, workflow_id, CommandActivities, CommandRef, CommandWorkflow, TimerRef,
     GENERIC_TIMERS,

@@ -68,6 +68,15 @@ pub fn set_activity_timeout(timeout: Duration) {
     }
 }
 
+/// Options of the tenant workflows' activities: regular activities (not
+/// local), so each step is recorded in the history as it completes and a
+/// signal (cancel, update, restore) lands between two steps.
+pub(crate) fn step_options() -> temporalio_sdk::ActivityOptions {
+    temporalio_sdk::ActivityOptions::start_to_close_timeout(
+        *ACTIVITY_TIMEOUT.get().unwrap_or(&DEFAULT_ACTIVITY_TIMEOUT),
+    )
+}
+
 fn activity_options() -> LocalActivityOptions {
     LocalActivityOptions::builder()
         .start_to_close_timeout(*ACTIVITY_TIMEOUT.get().unwrap_or(&DEFAULT_ACTIVITY_TIMEOUT))

@@ -12,6 +12,7 @@ mod commands;
 mod events;
 mod frames;
 mod problem;
+mod tenants;
 
 pub use auth::{
     AddMember, ChangePassword, LoginRequest, MemberView, RefreshRequest, TokenResponse,
@@ -25,3 +26,7 @@ pub use frames::{
     CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW,
 };
 pub use problem::{Health, Problem};
+pub use tenants::{
+    CancelTenant, CreateTenant, NewAdmin, ProvisioningView, StepErrorView, TenantAccepted,
+    TenantView, TenantsPage, UpdateTenant,
+};

@@ -100,7 +100,7 @@ fn parse(body: &[u8], caller: &kitchen_adapters::auth::Caller) -> Result<NewComm
     let role = kitchen_domain::Role::from_claim(caller.role.as_deref());
     let required = command.required_role();
     if !role.includes(required) {
-        return Err(ApiError::Forbidden(format!(
+        return Err(ApiError::forbidden(format!(
             "role `{role}` may not send `{}` (needs `{required}`)",
             request.command_type
         )));

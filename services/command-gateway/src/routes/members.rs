@@ -25,7 +25,7 @@ fn require_admin(caller: &Caller, what: &str) -> Result<(), ApiError> {
     if Role::from_claim(caller.role.as_deref()) == Role::Admin {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!(
+        Err(ApiError::forbidden(format!(
             "only the household's admin may {what}"
         )))
     }
@@ -38,7 +38,7 @@ fn caller_user(caller: &Caller) -> Result<Uuid, ApiError> {
         .as_deref()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| {
-            ApiError::Forbidden("this token is not a household user's (no user id in `sub`)".into())
+            ApiError::forbidden("this token is not a household user's (no user id in `sub`)")
         })
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod commands;
 pub(crate) mod health;
 pub(crate) mod members;
 pub(crate) mod reads;
+pub(crate) mod tenants;
 
 use actix_web::{web, HttpResponse};
 
@@ -22,6 +23,15 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/me/password", web::put().to(members::change_password))
         .route("/v1/snapshot", web::get().to(reads::snapshot))
         .route("/v1/events", web::get().to(reads::events))
+        // The platform API (tenant lifecycle; platform tokens only).
+        .route("/v1/tenants", web::post().to(tenants::create))
+        .route("/v1/tenants", web::get().to(tenants::list))
+        .route("/v1/tenants/{id}", web::get().to(tenants::show))
+        .route("/v1/tenants/{id}", web::patch().to(tenants::update))
+        .route("/v1/tenants/{id}", web::delete().to(tenants::offboard))
+        .route("/v1/tenants/{id}/cancel", web::post().to(tenants::cancel))
+        .route("/v1/tenants/{id}/restore", web::post().to(tenants::restore))
+        .route("/v1/tenants/{id}/export", web::get().to(tenants::export))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))

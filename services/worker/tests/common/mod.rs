@@ -14,6 +14,9 @@ use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::ports::EventStore;
 use kitchen_domain::{RecordedEvent, Seq, TenantId};
 use kitchen_temporal::TemporalScheduler;
+
+pub mod platform;
+pub mod secrets;
 use kitchen_test_support::{temporal, tokens, TestDb};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -126,8 +129,14 @@ impl Stack {
 
     /// Starts the worker binary as a child process (so it can be SIGKILLed).
     pub fn spawn_worker_process(&mut self) -> u32 {
+        self.spawn_worker_process_with(&[])
+    }
+
+    /// As `spawn_worker_process`, with extra environment variables.
+    pub fn spawn_worker_process_with(&mut self, env: &[(&str, &str)]) -> u32 {
         let s = &self.settings;
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker"))
+            .envs(env.iter().copied())
             .env("KITCHEN__DATABASE__NAME", &s.database.name)
             .env("KITCHEN__DATABASE__HOST", &s.database.host)
             .env("KITCHEN__DATABASE__PORT", s.database.port.to_string())

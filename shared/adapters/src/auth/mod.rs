@@ -7,6 +7,7 @@
 
 mod jwks;
 pub mod password;
+mod platform;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AuthSettings;
 pub use jwks::JwksCache;
+pub use platform::{PlatformAuthError, PlatformCaller, PLATFORM_ROLE};
 
 /// Who is calling, as proven by a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +107,8 @@ pub struct JwtVerifier {
     leeway: u64,
     hs256: Option<DecodingKey>,
     jwks: Option<JwksCache>,
+    /// The audience of platform tokens (`auth.platform_audience`).
+    platform_audience: String,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -134,11 +138,38 @@ impl JwtVerifier {
             leeway: settings.leeway_secs,
             hs256: (!secret.is_empty()).then(|| DecodingKey::from_secret(secret.as_bytes())),
             jwks,
+            platform_audience: settings.platform_audience.clone(),
         }
     }
 
     /// Verifies `token` (without the `Bearer ` prefix).
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let claims: Claims = self.decode_claims(token, &self.audience).await?;
+        let tenant = claims
+            .tenant_id
+            .as_deref()
+            .ok_or_else(|| AuthError::BadTenant("claim missing".into()))?
+            .parse::<TenantId>()
+            .map_err(|e| AuthError::BadTenant(e.to_string()))?;
+        let expires_at = Utc
+            .timestamp_opt(claims.exp, 0)
+            .single()
+            .ok_or_else(|| AuthError::Malformed("exp out of range".into()))?;
+        Ok(Caller {
+            tenant,
+            subject: claims.sub,
+            role: claims.role,
+            expires_at,
+        })
+    }
+
+    /// Checks signature, `exp`, `nbf`, `iss` and that `aud` is `audience`;
+    /// returns the claims. The algorithm decides the key source.
+    async fn decode_claims<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<C, AuthError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(AuthError::Missing);
@@ -164,38 +195,23 @@ impl JwtVerifier {
         };
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway;
-        let data = decode::<Claims>(token, &key, &validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-            ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
-            ErrorKind::InvalidAudience => AuthError::WrongAudience,
-            ErrorKind::InvalidSignature => AuthError::BadSignature,
-            ErrorKind::MissingRequiredClaim(claim) => {
-                AuthError::Malformed(format!("missing claim {claim}"))
-            }
-            _ => AuthError::Malformed(e.to_string()),
-        })?;
-        let claims = data.claims;
-        let tenant = claims
-            .tenant_id
-            .as_deref()
-            .ok_or_else(|| AuthError::BadTenant("claim missing".into()))?
-            .parse::<TenantId>()
-            .map_err(|e| AuthError::BadTenant(e.to_string()))?;
-        let expires_at = Utc
-            .timestamp_opt(claims.exp, 0)
-            .single()
-            .ok_or_else(|| AuthError::Malformed("exp out of range".into()))?;
-        Ok(Caller {
-            tenant,
-            subject: claims.sub,
-            role: claims.role,
-            expires_at,
-        })
+        decode::<C>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+                ErrorKind::InvalidAudience => AuthError::WrongAudience,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    AuthError::Malformed(format!("missing claim {claim}"))
+                }
+                _ => AuthError::Malformed(e.to_string()),
+            })
     }
 }
 
@@ -227,16 +243,12 @@ pub fn mint_access_token(
     claims: &AccessClaims,
     ttl: Duration,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    signing_key(settings).mint_as(claims.tenant.as_uuid(), &claims.subject, &claims.role, ttl)
-}
-
-/// The HS256 key of `settings` (the same signing as development tokens').
-fn signing_key(settings: &AuthSettings) -> kitchen_dev_token::DevKey<'_> {
-    kitchen_dev_token::DevKey {
-        secret: settings.hs256_secret.expose_secret(),
-        issuer: &settings.issuer,
-        audience: &settings.audience,
-    }
+    dev_key(settings, &settings.audience).mint_as(
+        claims.tenant.as_uuid(),
+        &claims.subject,
+        &claims.role,
+        ttl,
+    )
 }
 
 /// Mints an HS256 token with the configured secret, issuer and audience: for
@@ -247,5 +259,24 @@ pub fn mint_dev_token(
     subject: &str,
     ttl: Duration,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    signing_key(settings).mint(tenant.as_uuid(), subject, ttl)
+    dev_key(settings, &settings.audience).mint(tenant.as_uuid(), subject, ttl)
+}
+
+/// The HS256 key of `settings` for tokens of `audience`.
+fn dev_key<'a>(settings: &'a AuthSettings, audience: &'a str) -> kitchen_dev_token::DevKey<'a> {
+    kitchen_dev_token::DevKey {
+        secret: settings.hs256_secret.expose_secret(),
+        issuer: &settings.issuer,
+        audience,
+    }
+}
+
+/// Mints a development platform token (`role: "platform_admin"`, audience
+/// `auth.platform_audience`) with the HS256 secret: development and tests only.
+pub fn mint_platform_token(
+    settings: &AuthSettings,
+    subject: &str,
+    ttl: Duration,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    dev_key(settings, &settings.platform_audience).mint_platform(subject, ttl)
 }

@@ -41,6 +41,76 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
         ttl: u64,
     },
+    /// Print a platform token (role platform_admin, audience
+    /// auth.platform_audience), HS256 with auth.hs256_secret (development only).
+    PlatformToken {
+        /// The token's sub: the operator recorded on platform commands.
+        #[arg(long = "sub", value_name = "NAME", default_value = "platform-admin")]
+        subject: String,
+        /// How long the token is valid, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Tenants through the platform API (/v1/tenants) of a running gateway.
+    Tenant {
+        /// The gateway (default: http://127.0.0.1:<gateway.port>).
+        #[arg(long, value_name = "URL", global = true)]
+        gateway: Option<String>,
+        /// A platform token (default: one minted as `platform-token` does).
+        #[arg(
+            long,
+            env = "KITCHEN_PLATFORM_TOKEN",
+            hide_env_values = true,
+            global = true
+        )]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: TenantAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantAction {
+    /// Provision a household; with --wait, until it is active (or failed).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The admin's email (their login).
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Admin")]
+        display_name: String,
+        /// The admin's password (from the environment, so it is not in `ps`).
+        #[arg(long, env = "KITCHEN_TENANT_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// The tenant id (default: derived from the request's idempotency key).
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<TenantId>,
+        #[arg(long)]
+        plan: Option<String>,
+        /// Wait until provisioning ends and print the tenant.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List tenants (one page).
+    List {
+        #[arg(long, value_name = "UUID")]
+        after: Option<TenantId>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show a tenant and its provisioning progress.
+    Show { tenant: TenantId },
+    /// Cancel a tenant's provisioning.
+    Cancel {
+        tenant: TenantId,
+        #[arg(long, default_value = "cancelled by the operator")]
+        reason: String,
+    },
+    /// Offboard a tenant: disabled now, erased after the grace period.
+    Delete { tenant: TenantId },
+    /// Restore an offboarded tenant within its grace period.
+    Restore { tenant: TenantId },
 }
 
 #[tokio::main]
@@ -64,6 +134,20 @@ async fn main() -> anyhow::Result<()> {
             subject,
             ttl,
         } => return dev_token(&settings, tenant, &subject, ttl),
+        Command::PlatformToken { subject, ttl } => {
+            let token = kitchen_adapters::auth::mint_platform_token(
+                &settings.auth,
+                &subject,
+                Duration::from_secs(ttl),
+            )?;
+            println!("{token}");
+            return Ok(());
+        }
+        Command::Tenant {
+            gateway,
+            token,
+            action,
+        } => return tenant(&settings, gateway, token, action).await,
     };
     if bootstrap_db {
         bootstrap::bootstrap(db, &db.name).await.with_context(|| {
@@ -104,6 +188,114 @@ fn dev_token(
     )?;
     eprintln!("tenant {tenant}, subject {subject}, valid {ttl} s");
     println!("{token}");
+    Ok(())
+}
+
+/// `tenant ...`: one request to the platform API; prints the JSON answer (or
+/// the problem) and fails on an error status.
+async fn tenant(
+    settings: &Settings,
+    gateway: Option<String>,
+    token: Option<String>,
+    action: TenantAction,
+) -> anyhow::Result<()> {
+    let base = gateway.unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.gateway.port));
+    let token = match token {
+        Some(token) => token,
+        None => kitchen_adapters::auth::mint_platform_token(
+            &settings.auth,
+            "kitchen-admin",
+            Duration::from_secs(600),
+        )?,
+    };
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, body: Option<serde_json::Value>| {
+        let mut request = http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.context("calling the gateway")?;
+            let status = response.status();
+            let text = response.text().await.context("reading the answer")?;
+            if !status.is_success() {
+                anyhow::bail!("{status}: {text}");
+            }
+            let body: serde_json::Value = serde_json::from_str(&text).unwrap_or(text.into());
+            Ok::<_, anyhow::Error>(body)
+        }
+    };
+    use reqwest::Method;
+    let answer = match action {
+        TenantAction::Create {
+            name,
+            email,
+            display_name,
+            password,
+            tenant,
+            plan,
+            wait,
+        } => {
+            let mut body = serde_json::json!({
+                "name": name,
+                "admin": {"email": email, "displayName": display_name, "password": password},
+            });
+            if let Some(tenant) = tenant {
+                body["tenantId"] = tenant.to_string().into();
+            }
+            if let Some(plan) = plan {
+                body["plan"] = plan.into();
+            }
+            let accepted = call(Method::POST, "/v1/tenants".into(), Some(body)).await?;
+            if !wait {
+                accepted
+            } else {
+                let id = accepted["tenantId"].as_str().unwrap_or_default().to_owned();
+                let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                loop {
+                    let view = call(Method::GET, format!("/v1/tenants/{id}"), None).await?;
+                    if view["status"] != "provisioning" {
+                        break view;
+                    }
+                    anyhow::ensure!(
+                        std::time::Instant::now() < deadline,
+                        "tenant {id} still provisioning after 120 s: {view}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        TenantAction::List { after, limit } => {
+            let after = after.map(|a| format!("&after={a}")).unwrap_or_default();
+            call(
+                Method::GET,
+                format!("/v1/tenants?limit={limit}{after}"),
+                None,
+            )
+            .await?
+        }
+        TenantAction::Show { tenant } => {
+            call(Method::GET, format!("/v1/tenants/{tenant}"), None).await?
+        }
+        TenantAction::Cancel { tenant, reason } => {
+            let body = serde_json::json!({ "reason": reason });
+            call(
+                Method::POST,
+                format!("/v1/tenants/{tenant}/cancel"),
+                Some(body),
+            )
+            .await?
+        }
+        TenantAction::Delete { tenant } => {
+            call(Method::DELETE, format!("/v1/tenants/{tenant}"), None).await?
+        }
+        TenantAction::Restore { tenant } => {
+            call(Method::POST, format!("/v1/tenants/{tenant}/restore"), None).await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
 }
 

@@ -33,9 +33,6 @@ pub enum ApiError {
     /// until the tenant is active again.
     #[error("the tenant is not active")]
     TenantNotActive,
-    /// 403 `forbidden`: the caller's role may not do this.
-    #[error("{0}")]
-    Forbidden(String),
     /// 429 + `Retry-After`: too many failed attempts; wait that many seconds.
     #[error("{detail}")]
     TooManyRequests {
@@ -45,6 +42,11 @@ pub enum ApiError {
     /// 404.
     #[error("{0}")]
     NotFound(String),
+    /// 403: the caller is known but may not do this: its role may not
+    /// (`forbidden`), or it is the wrong kind of token (a tenant token on the
+    /// platform API, say). Another token is needed.
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
     /// 409: the request conflicts with what is stored (an idempotency key
     /// reused with another body, say). Do not retry as is.
     #[error("{detail}")]
@@ -73,6 +75,14 @@ impl From<crate::tenant_gate::GateError> for ApiError {
 }
 
 impl ApiError {
+    /// 403 `forbidden`: the caller's role may not do this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        ApiError::Forbidden {
+            code: "forbidden",
+            detail: detail.into(),
+        }
+    }
+
     pub fn bad_request(
         code: &'static str,
         field: Option<String>,
@@ -93,9 +103,9 @@ impl ApiError {
             ApiError::TooLarge { .. } => "body_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::TenantNotActive => "tenant_not_active",
-            ApiError::Forbidden(_) => "forbidden",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Forbidden { code, .. } => code,
             ApiError::Conflict { code, .. } => code,
             ApiError::Unavailable(_) => "unavailable",
             ApiError::NotReady(_) => "not_ready",
@@ -139,9 +149,10 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TenantNotActive | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TenantNotActive => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::RunQueryDsl;
 use kitchen_domain::ports::{CommandQueue, QueueError};
-use kitchen_domain::queue::{CommandError, CommandRecord, CommandStatus, Enqueued, NewCommand};
+use kitchen_domain::queue::{CommandError, CommandRecord, Enqueued, NewCommand};
 use kitchen_domain::{AggregateId, CommandId, CorrelationId, Seq, TenantId};
 use serde_json::Value;
 use uuid::Uuid;
@@ -160,23 +160,9 @@ impl CommandQueue for PgCommandQueue {
     #[tracing::instrument(skip_all, fields(tenant_id = %command.tenant_id, command_id = %command.id, correlation_id = %command.correlation_id))]
     async fn enqueue(&self, command: NewCommand) -> Result<Enqueued, QueueError> {
         if let Some(created_at) = insert_new(&self.pool, &command).await? {
-            return Ok(Enqueued::Created(CommandRecord {
-                id: command.id,
-                tenant_id: command.tenant_id,
-                command_type: command.command_type,
-                payload: command.payload,
-                status: CommandStatus::Pending,
-                aggregate_id: command.aggregate_id,
-                user_id: command.user_id,
-                correlation_id: command.correlation_id,
-                metadata: command.metadata,
-                error: None,
-                result_seqs: Vec::new(),
-                workflow_id: None,
-                attempts: 0,
-                created_at,
-                updated_at: created_at,
-            }));
+            return Ok(Enqueued::Created(CommandRecord::pending(
+                command, created_at,
+            )));
         }
         // The id exists: a retry of the same command, or another command reusing it.
         let tenant = command.tenant_id;
