@@ -15,6 +15,7 @@ pub mod memory;
 pub mod menu;
 pub mod order;
 pub mod ports;
+pub mod projection;
 pub mod queue;
 pub mod service;
 pub mod upcast;

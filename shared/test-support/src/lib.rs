@@ -78,6 +78,26 @@ impl TestDb {
         conn
     }
 
+    /// A new household, already `active`, inserted as the owner would after
+    /// provisioning. Tests that are not about the tenant lifecycle get their
+    /// tenants here, so they keep passing once only active tenants are served.
+    pub async fn active_tenant(&self) -> kitchen_domain::TenantId {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+        let tenant = kitchen_domain::TenantId::new_random();
+        let url = self.url(DbRole::Owner);
+        let mut conn = AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
+            .await
+            .expect("connect as owner");
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true); \
+             INSERT INTO tenants (tenant_id, name, status) VALUES ('{tenant}', 'Test household', 'active'); \
+             COMMIT"
+        ))
+        .await
+        .expect("insert an active tenant");
+        tenant
+    }
+
     /// Counts the tenant's rows in `table`, as the worker (which may read them all).
     pub async fn count_rows(&self, table: &str, tenant: kitchen_domain::TenantId) -> i64 {
         use diesel::sql_types::BigInt;
