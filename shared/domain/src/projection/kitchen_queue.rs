@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::change::{ViewOp, ViewRow};
 use super::order_board::{new_order, patch, ORDER_EVENTS};
-use super::registry::Projection;
+use super::registry::{KeyedOps, Projection};
 use crate::aggregate::{DomainEvent, EventDecodeError};
 use crate::envelope::RecordedEvent;
 use crate::order::{OrderEvent, OrderStatus};
@@ -24,7 +24,7 @@ fn cooking(status: OrderStatus) -> bool {
     matches!(status, OrderStatus::Confirmed | OrderStatus::Preparing)
 }
 
-fn apply(event: &RecordedEvent) -> Result<Vec<(String, ViewOp)>, EventDecodeError> {
+fn apply(event: &RecordedEvent) -> Result<KeyedOps, EventDecodeError> {
     let key = event.aggregate_id.to_string();
     let op = match OrderEvent::decode_current(&event.event_type, &event.payload)? {
         OrderEvent::Created(order) => {

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::change::{Doc, ViewOp, ViewRow};
-use super::registry::Projection;
+use super::registry::{KeyedOps, Projection};
 use crate::aggregate::{DomainEvent, EventDecodeError};
 use crate::envelope::RecordedEvent;
 use crate::menu::MenuEvent;
@@ -27,7 +27,7 @@ fn object(value: Value) -> Doc {
     }
 }
 
-fn apply(event: &RecordedEvent) -> Result<Vec<(String, ViewOp)>, EventDecodeError> {
+fn apply(event: &RecordedEvent) -> Result<KeyedOps, EventDecodeError> {
     Ok(
         match MenuEvent::decode_current(&event.event_type, &event.payload)? {
             MenuEvent::ItemAdded(item) => {

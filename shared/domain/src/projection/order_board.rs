@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::change::{Doc, ViewOp, ViewRow};
-use super::registry::Projection;
+use super::registry::{KeyedOps, Projection};
 use super::{instant, kitchen_queue};
 use crate::aggregate::{DomainEvent, EventDecodeError};
 use crate::envelope::RecordedEvent;
@@ -58,7 +58,7 @@ pub(super) fn new_order(event: &RecordedEvent, order: &crate::order::OrderCreate
     }
 }
 
-fn apply(event: &RecordedEvent) -> Result<Vec<(String, ViewOp)>, EventDecodeError> {
+fn apply(event: &RecordedEvent) -> Result<KeyedOps, EventDecodeError> {
     let key = event.aggregate_id.to_string();
     let op = match OrderEvent::decode_current(&event.event_type, &event.payload)? {
         OrderEvent::Created(order) => ViewOp::Put(new_order(event, &order)),

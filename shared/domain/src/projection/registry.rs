@@ -10,6 +10,9 @@ use crate::catalog::{upcast_event, EventValidationError};
 use crate::envelope::RecordedEvent;
 use crate::ids::Seq;
 
+/// The changes of one event, each with the key of its row.
+pub(crate) type KeyedOps = Vec<(String, ViewOp)>;
+
 /// A projection: pure functions plus the facts the store needs about them.
 #[derive(Debug)]
 pub struct Projection {
@@ -21,7 +24,7 @@ pub struct Projection {
     /// The `(aggregate_type, event_type)` pairs it reads; others are skipped.
     pub event_types: &'static [(&'static str, &'static str)],
     /// The changes one event (at its current schema version) makes.
-    pub(crate) apply: fn(&RecordedEvent) -> Result<Vec<(String, ViewOp)>, EventDecodeError>,
+    pub(crate) apply: fn(&RecordedEvent) -> Result<KeyedOps, EventDecodeError>,
     /// The view as clients read it, from its rows (in key order).
     pub(crate) read: fn(Vec<ViewRow>) -> Value,
 }
