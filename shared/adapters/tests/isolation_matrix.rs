@@ -11,7 +11,7 @@ use kitchen_test_support::TestDb;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 9] = [
     "tenants",
     "users",
     "menu_items",
@@ -19,6 +19,8 @@ const TABLES: [&str; 7] = [
     "tenant_sequences",
     "events",
     "aggregates",
+    "view_heads",
+    "view_rows",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,10 @@ fn allowed(role: DbRole, table: &str, op: Op) -> bool {
         (DbRole::Worker, "aggregates" | "tenant_sequences") => &[Select, Insert, Update],
         (DbRole::Worker, "tenants" | "users" | "menu_items") => &[Select, Insert, Update, Delete],
         (DbRole::Realtime, "events" | "tenant_sequences") => &[Select],
+        // Read models (migration 2026-11-25-000020): the gateway reads them,
+        // the worker maintains and rebuilds them.
+        (DbRole::Gateway, "view_heads" | "view_rows") => &[Select],
+        (DbRole::Worker, "view_heads" | "view_rows") => &[Select, Insert, Update, Delete],
         _ => &[],
     };
     ops.contains(&op)
@@ -71,6 +77,12 @@ fn insert_sql(table: &str, tenant: Uuid) -> String {
         "aggregates" => format!(
             "INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq) VALUES ('{tenant}', '{id}', 'order', '{{}}', 1, 1)"
         ),
+        "view_heads" => format!(
+            "INSERT INTO view_heads (tenant_id, projection, version, state, seq) VALUES ('{tenant}', '{id}', 1, 'building', 0)"
+        ),
+        "view_rows" => format!(
+            "INSERT INTO view_rows (tenant_id, projection, version, key, doc, seq) VALUES ('{tenant}', 'orderBoard', 1, '{id}', '{{}}', 1)"
+        ),
         other => panic!("no insert for {other}"),
     }
 }
@@ -84,6 +96,7 @@ fn update_sql(table: &str, tenant: Uuid) -> String {
         "tenant_sequences" => "last_seq",
         "events" => "type",
         "aggregates" => "version",
+        "view_heads" | "view_rows" => "seq",
         other => panic!("no update for {other}"),
     };
     format!("UPDATE {table} SET {column} = {column} WHERE tenant_id = '{tenant}'")
@@ -519,6 +532,73 @@ async fn the_pumps_one_statement_writes_act_on_the_named_tenant_only_and_leave_n
         assert!(
             is_denied(&outcome),
             "{} may not claim: {outcome:?}",
+            role.role_name()
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_the_worker_may_list_views_to_rebuild_and_it_learns_ids_only() {
+    let db = TestDb::new().await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut owner = connect(&db, DbRole::Owner).await;
+    for tenant in [a, b] {
+        conn_begin_as(&mut owner, tenant).await;
+        owner
+            .batch_execute(&format!(
+                "INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES ('{tenant}', 3); COMMIT"
+            ))
+            .await
+            .unwrap();
+    }
+    // A's menu view is active at version 1; everything else needs building.
+    conn_begin_as(&mut owner, a).await;
+    owner
+        .batch_execute(&format!(
+            "INSERT INTO view_heads (tenant_id, projection, version, state, seq)
+             VALUES ('{a}', 'menu', 1, 'active', 3); COMMIT"
+        ))
+        .await
+        .unwrap();
+    #[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    struct Work {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        tenant_id: Uuid,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        projection: String,
+    }
+    let sql = "SELECT tenant_id, projection FROM views_to_rebuild(ARRAY['menu', 'orderBoard'], ARRAY[1, 1])";
+    let mut worker = connect(&db, DbRole::Worker).await;
+    let mut work: Vec<Work> = diesel::sql_query(sql).load(&mut worker).await.unwrap();
+    work.sort();
+    let mut want = vec![
+        Work {
+            tenant_id: a,
+            projection: "orderBoard".into(),
+        },
+        Work {
+            tenant_id: b,
+            projection: "menu".into(),
+        },
+        Work {
+            tenant_id: b,
+            projection: "orderBoard".into(),
+        },
+    ];
+    want.sort();
+    assert_eq!(work, want);
+    for role in [DbRole::Gateway, DbRole::Pump, DbRole::Realtime] {
+        let mut conn = connect(&db, role).await;
+        let outcome = attempt(
+            &mut conn,
+            None,
+            "SELECT count(*) AS n FROM views_to_rebuild(ARRAY['menu'], ARRAY[1])",
+            true,
+        )
+        .await;
+        assert!(
+            is_denied(&outcome),
+            "{} may not list views to rebuild: {outcome:?}",
             role.role_name()
         );
     }

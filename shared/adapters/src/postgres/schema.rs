@@ -99,6 +99,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    view_heads (tenant_id, projection, version) {
+        tenant_id -> Uuid,
+        projection -> Text,
+        version -> Int4,
+        state -> Text,
+        seq -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    view_rows (tenant_id, projection, version, key) {
+        tenant_id -> Uuid,
+        projection -> Text,
+        version -> Int4,
+        key -> Text,
+        doc -> Jsonb,
+        seq -> Int8,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     commands,
     events,
@@ -106,5 +128,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenant_sequences,
     tenants,
     users,
-    menu_items
+    menu_items,
+    view_heads,
+    view_rows
 );
