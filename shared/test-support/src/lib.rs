@@ -14,6 +14,7 @@ pub mod poll;
 pub mod process;
 pub mod temporal;
 pub mod tokens;
+pub mod views;
 
 static BOOTSTRAPPED: OnceCell<()> = OnceCell::const_new();
 

@@ -12,6 +12,7 @@ pub mod read_model;
 pub mod schema;
 mod tenant_tx;
 pub mod unit_of_work;
+pub mod views;
 
 use std::time::Duration;
 

@@ -21,6 +21,11 @@ use super::tenant_tx::in_tenant_tx;
 use super::PgPool;
 use errors::AppendAttempt;
 
+/// Maps a database error of a statement that is not an append.
+pub(crate) fn classify_db_error(e: diesel::result::Error) -> StoreError {
+    errors::classify(e, None)
+}
+
 /// The Postgres event store. Cheap to clone (shares the pool).
 #[derive(Clone)]
 pub struct PgEventStore {

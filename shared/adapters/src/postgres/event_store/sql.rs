@@ -1,10 +1,11 @@
 //! The event store's statements, each usable inside a caller's tenant
 //! transaction (the worker's unit of work runs them in its own).
 //!
-//! An append is two statements: bump the tenant's `tenant_sequences` row (its
+//! An append is three statements: bump the tenant's `tenant_sequences` row (its
 //! row lock serialises appends per tenant, so seqs are gapless and
 //! commit-ordered), then, under that lock, check the stream version, insert the
-//! events (one NOTIFY) and upsert the snapshot in one statement.
+//! events (one NOTIFY) and upsert the snapshot in one statement, then apply
+//! every projection's changes in one more (`postgres::views`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -165,7 +166,7 @@ pub(crate) async fn append_in_tx(
             .find(|r| r.seq == Some(seq))
             .and_then(|r| r.created_at)
     };
-    new_events
+    let recorded = new_events
         .iter()
         .zip(0i64..)
         .map(|(e, i)| {
@@ -187,7 +188,10 @@ pub(crate) async fn append_in_tx(
                     .ok_or_else(|| missing_row(format!("append returned no row for seq {seq}")))?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // 3. The read models, still under the lock: "view at seq N" is exact.
+    crate::postgres::views::apply_append(conn, tenant, &recorded).await?;
+    Ok(recorded)
 }
 
 /// The events of one aggregate after `after_version`, upcast.
