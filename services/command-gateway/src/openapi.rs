@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{commands, health, reads};
+use crate::routes::{commands, health, reads, views};
 
 /// Adds the bearer scheme every `/v1` operation uses.
 struct BearerAuth;
@@ -41,6 +41,7 @@ impl Modify for BearerAuth {
         commands::by_correlation,
         reads::snapshot,
         reads::events,
+        views::view,
         health::healthz,
         health::readyz,
     ),
@@ -54,6 +55,7 @@ impl Modify for BearerAuth {
         kitchen_wire::EventsPage,
         kitchen_wire::SnapshotView,
         kitchen_wire::TenantSnapshotView,
+        kitchen_wire::ViewAtSeq,
         kitchen_wire::StreamFrame,
         kitchen_wire::Problem,
         kitchen_wire::Health,

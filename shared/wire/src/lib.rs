@@ -11,6 +11,7 @@ mod commands;
 mod events;
 mod frames;
 mod problem;
+mod views;
 
 pub use commands::{
     CommandAccepted, CommandStatus, CommandView, CommandsPage, Rejection, SubmitCommand,
@@ -20,3 +21,4 @@ pub use frames::{
     StreamFrame, CLOSE_GOING_AWAY, CLOSE_SERVER_ERROR, CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW,
 };
 pub use problem::{Health, Problem};
+pub use views::ViewAtSeq;

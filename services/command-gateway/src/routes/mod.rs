@@ -3,6 +3,7 @@
 pub(crate) mod commands;
 pub(crate) mod health;
 pub(crate) mod reads;
+pub(crate) mod views;
 
 use actix_web::{web, HttpResponse};
 
@@ -14,6 +15,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/commands/{id}", web::get().to(commands::status))
         .route("/v1/snapshot", web::get().to(reads::snapshot))
         .route("/v1/events", web::get().to(reads::events))
+        .route("/v1/views/{name}", web::get().to(views::view))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
