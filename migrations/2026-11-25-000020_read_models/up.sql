@@ -1,18 +1,22 @@
--- Read models (DESIGN.md 7b). A view is the rows of one projection version of
--- one tenant; `view_heads` says which version of each projection a tenant
--- reads (`active`, maintained by every append in the append's transaction),
--- which one a rebuild is filling (`building`, not read) and which are left
--- to clean up (`retired`). `seq` is the log seq the version's rows reflect:
--- for the active version the tenant's head, for a building one how far the
--- rebuild got (where an interrupted rebuild resumes).
+-- Read models (DESIGN.md 7b). A view is the rows of one generation of one
+-- projection of one tenant; `view_heads` says, per generation, which
+-- projection version built it and whether it is the one read (`active`,
+-- maintained by every append in the append's transaction), the one a rebuild
+-- is filling (`building`, not read), or one left to clean up (`retired`).
+-- Generations, not versions, key the rows, so a rebuild at the same version
+-- (`kitchen-admin views rebuild`) also builds beside the rows being read.
+-- `seq` is the log seq the rows reflect: for the active generation the
+-- tenant's head, for a building one how far the rebuild got (where an
+-- interrupted rebuild resumes).
 CREATE TABLE IF NOT EXISTS view_heads (
     tenant_id  uuid        NOT NULL,
     projection text        NOT NULL,
+    generation integer     NOT NULL,
     version    integer     NOT NULL,
     state      text        NOT NULL,
     seq        bigint      NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT view_heads_pkey PRIMARY KEY (tenant_id, projection, version),
+    CONSTRAINT view_heads_pkey PRIMARY KEY (tenant_id, projection, generation),
     CONSTRAINT view_heads_state_check CHECK (state IN ('building', 'active', 'retired')),
     CONSTRAINT view_heads_seq_check CHECK (seq >= 0)
 );
@@ -24,11 +28,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS view_heads_one_active
 CREATE TABLE IF NOT EXISTS view_rows (
     tenant_id  uuid    NOT NULL,
     projection text    NOT NULL,
-    version    integer NOT NULL,
+    generation integer NOT NULL,
     key        text    NOT NULL,
     doc        jsonb   NOT NULL,
     seq        bigint  NOT NULL,
-    CONSTRAINT view_rows_pkey PRIMARY KEY (tenant_id, projection, version, key),
+    CONSTRAINT view_rows_pkey PRIMARY KEY (tenant_id, projection, generation, key),
     CONSTRAINT view_rows_doc_check CHECK (jsonb_typeof(doc) = 'object')
 );
 
@@ -58,12 +62,14 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON view_heads, view_rows TO kitchen_worker;
 -- time. As with due_commands() (migration 000006), it learns which tenants
 -- need work from a function owned by the BYPASSRLS dispatcher that returns
 -- only (tenant_id, projection) pairs: tenants with events whose view of a
--- projection has no active row at the wanted version.
+-- projection has no active generation at the wanted version (or, with
+-- `every_tenant`, all tenants with events: a forced rebuild).
 GRANT USAGE, CREATE ON SCHEMA public TO kitchen_dispatcher;
 GRANT SELECT (tenant_id, last_seq) ON tenant_sequences TO kitchen_dispatcher;
 GRANT SELECT (tenant_id, projection, version, state) ON view_heads TO kitchen_dispatcher;
 
-CREATE OR REPLACE FUNCTION views_to_rebuild(projections text[], versions integer[])
+CREATE OR REPLACE FUNCTION views_to_rebuild(projections text[], versions integer[],
+                                            every_tenant boolean)
     RETURNS TABLE (tenant_id uuid, projection text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, public
@@ -72,14 +78,14 @@ AS $$
     FROM public.tenant_sequences s
     CROSS JOIN unnest(projections, versions) AS w(projection, version)
     WHERE s.last_seq > 0
-      AND NOT EXISTS (
+      AND (every_tenant OR NOT EXISTS (
           SELECT 1 FROM public.view_heads h
           WHERE h.tenant_id = s.tenant_id AND h.projection = w.projection
-            AND h.version = w.version AND h.state = 'active')
+            AND h.version = w.version AND h.state = 'active'))
     ORDER BY s.tenant_id, w.projection
 $$;
 
-ALTER FUNCTION views_to_rebuild(text[], integer[]) OWNER TO kitchen_dispatcher;
-REVOKE ALL ON FUNCTION views_to_rebuild(text[], integer[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION views_to_rebuild(text[], integer[]) TO kitchen_worker;
+ALTER FUNCTION views_to_rebuild(text[], integer[], boolean) OWNER TO kitchen_dispatcher;
+REVOKE ALL ON FUNCTION views_to_rebuild(text[], integer[], boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION views_to_rebuild(text[], integer[], boolean) TO kitchen_worker;
 REVOKE CREATE ON SCHEMA public FROM kitchen_dispatcher;

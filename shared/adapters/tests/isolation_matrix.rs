@@ -78,10 +78,10 @@ fn insert_sql(table: &str, tenant: Uuid) -> String {
             "INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq) VALUES ('{tenant}', '{id}', 'order', '{{}}', 1, 1)"
         ),
         "view_heads" => format!(
-            "INSERT INTO view_heads (tenant_id, projection, version, state, seq) VALUES ('{tenant}', '{id}', 1, 'building', 0)"
+            "INSERT INTO view_heads (tenant_id, projection, generation, version, state, seq) VALUES ('{tenant}', '{id}', 1, 1, 'building', 0)"
         ),
         "view_rows" => format!(
-            "INSERT INTO view_rows (tenant_id, projection, version, key, doc, seq) VALUES ('{tenant}', 'orderBoard', 1, '{id}', '{{}}', 1)"
+            "INSERT INTO view_rows (tenant_id, projection, generation, key, doc, seq) VALUES ('{tenant}', 'orderBoard', 1, '{id}', '{{}}', 1)"
         ),
         other => panic!("no insert for {other}"),
     }
@@ -555,8 +555,8 @@ async fn only_the_worker_may_list_views_to_rebuild_and_it_learns_ids_only() {
     conn_begin_as(&mut owner, a).await;
     owner
         .batch_execute(&format!(
-            "INSERT INTO view_heads (tenant_id, projection, version, state, seq)
-             VALUES ('{a}', 'menu', 1, 'active', 3); COMMIT"
+            "INSERT INTO view_heads (tenant_id, projection, generation, version, state, seq)
+             VALUES ('{a}', 'menu', 1, 1, 'active', 3); COMMIT"
         ))
         .await
         .unwrap();
@@ -567,7 +567,7 @@ async fn only_the_worker_may_list_views_to_rebuild_and_it_learns_ids_only() {
         #[diesel(sql_type = diesel::sql_types::Text)]
         projection: String,
     }
-    let sql = "SELECT tenant_id, projection FROM views_to_rebuild(ARRAY['menu', 'orderBoard'], ARRAY[1, 1])";
+    let sql = "SELECT tenant_id, projection FROM views_to_rebuild(ARRAY['menu', 'orderBoard'], ARRAY[1, 1], false)";
     let mut worker = connect(&db, DbRole::Worker).await;
     let mut work: Vec<Work> = diesel::sql_query(sql).load(&mut worker).await.unwrap();
     work.sort();
@@ -592,7 +592,7 @@ async fn only_the_worker_may_list_views_to_rebuild_and_it_learns_ids_only() {
         let outcome = attempt(
             &mut conn,
             None,
-            "SELECT count(*) AS n FROM views_to_rebuild(ARRAY['menu'], ARRAY[1])",
+            "SELECT count(*) AS n FROM views_to_rebuild(ARRAY['menu'], ARRAY[1], true)",
             true,
         )
         .await;

@@ -76,7 +76,7 @@ impl Writers {
                     )
                     .await;
                 }
-                if step % 5 == 0 {
+                if step.is_multiple_of(5) {
                     self.command("cancelOrder", json!({"orderId": order})).await;
                 }
                 let dish = format!("dish-{writer}-{step}");
@@ -85,7 +85,7 @@ impl Writers {
                     json!({"menuItemId": dish, "name": "Soup", "priceCents": 450}),
                 )
                 .await;
-                if step % 2 == 0 {
+                if step.is_multiple_of(2) {
                     self.command("removeMenuItem", json!({"menuItemId": dish}))
                         .await;
                 }

@@ -100,9 +100,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    view_heads (tenant_id, projection, version) {
+    view_heads (tenant_id, projection, generation) {
         tenant_id -> Uuid,
         projection -> Text,
+        generation -> Int4,
         version -> Int4,
         state -> Text,
         seq -> Int8,
@@ -111,10 +112,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    view_rows (tenant_id, projection, version, key) {
+    view_rows (tenant_id, projection, generation, key) {
         tenant_id -> Uuid,
         projection -> Text,
-        version -> Int4,
+        generation -> Int4,
         key -> Text,
         doc -> Jsonb,
         seq -> Int8,

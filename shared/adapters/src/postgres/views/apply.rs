@@ -15,38 +15,39 @@ use crate::postgres::event_store::classify_db_error;
 use crate::postgres::Prepared;
 
 /// The end of both statements: applies the changes bound as `$6..$10`
-/// (projection, key, kind, doc, seq) to the versions listed in `target`.
+/// (projection, key, kind, doc, seq) to the generations listed in `target`.
 macro_rules! apply_changes {
     () => {
         "
 change AS (
-    SELECT c.projection, t.version, c.key, c.kind, c.doc, c.seq
+    SELECT c.projection, t.generation, c.key, c.kind, c.doc, c.seq
     FROM unnest($6::text[], $7::text[], $8::text[], $9::jsonb[], $10::int8[])
          AS c(projection, key, kind, doc, seq)
     JOIN target t ON t.projection = c.projection
 ), put AS (
-    INSERT INTO view_rows (tenant_id, projection, version, key, doc, seq)
-    SELECT $1, projection, version, key, doc, seq FROM change WHERE kind = 'put'
-    ON CONFLICT (tenant_id, projection, version, key)
+    INSERT INTO view_rows (tenant_id, projection, generation, key, doc, seq)
+    SELECT $1, projection, generation, key, doc, seq FROM change WHERE kind = 'put'
+    ON CONFLICT (tenant_id, projection, generation, key)
         DO UPDATE SET doc = EXCLUDED.doc, seq = EXCLUDED.seq
 ), merged AS (
     UPDATE view_rows v SET doc = v.doc || c.doc, seq = c.seq
     FROM change c
     WHERE c.kind = 'merge' AND v.tenant_id = $1 AND v.projection = c.projection
-      AND v.version = c.version AND v.key = c.key
+      AND v.generation = c.generation AND v.key = c.key
 ), deleted AS (
     DELETE FROM view_rows v USING change c
     WHERE c.kind = 'delete' AND v.tenant_id = $1 AND v.projection = c.projection
-      AND v.version = c.version AND v.key = c.key
+      AND v.generation = c.generation AND v.key = c.key
 )
 SELECT count(*) AS applied FROM target"
     };
 }
 
-/// An append's view maintenance: every projection's ACTIVE head at the
-/// version this release runs moves to the new seq `$2`, and the changes go to
-/// those versions. A tenant's first append (`$3` = 1) starts its views. A
-/// version being rebuilt is not active: the rebuild catches it up itself.
+/// An append's view maintenance: every projection's ACTIVE generation built
+/// by the version this release runs moves to the new seq `$2`, and the changes
+/// go to it. A tenant's first append (`$3` = 1) starts its views (generation
+/// 1). A generation being rebuilt is not active: the rebuild catches it up
+/// itself, under the tenant's lock, before it switches.
 const APPEND_SQL: &str = concat!(
     "WITH registry AS (
     SELECT * FROM unnest($4::text[], $5::int4[]) AS r(projection, version)
@@ -55,26 +56,27 @@ const APPEND_SQL: &str = concat!(
     FROM registry r
     WHERE h.tenant_id = $1 AND h.projection = r.projection AND h.version = r.version
       AND h.state = 'active'
-    RETURNING h.projection, h.version
+    RETURNING h.projection, h.generation
 ), born AS (
-    INSERT INTO view_heads (tenant_id, projection, version, state, seq)
-    SELECT $1, r.projection, r.version, 'active', $2 FROM registry r WHERE $3 = 1
+    INSERT INTO view_heads (tenant_id, projection, generation, version, state, seq)
+    SELECT $1, r.projection, 1, r.version, 'active', $2 FROM registry r WHERE $3 = 1
     ON CONFLICT DO NOTHING
-    RETURNING projection, version
+    RETURNING projection, generation
 ), target AS (
-    SELECT projection, version FROM live UNION ALL SELECT projection, version FROM born
+    SELECT projection, generation FROM live UNION ALL SELECT projection, generation FROM born
 ), ",
     apply_changes!()
 );
 
-/// A rebuild batch: the BUILDING head of `$3` at version `$4` moves from `$5`
-/// to `$2` (if it is still at `$5`: a second runner's batch changes nothing),
-/// and the changes go to that version.
+/// A rebuild batch: the BUILDING generation `$4` of `$3` moves from `$5` to
+/// `$2` (only if it is still at `$5`: a stale runner's batch changes
+/// nothing), and the changes go to it.
 const BUILD_SQL: &str = concat!(
     "WITH target AS (
     UPDATE view_heads SET seq = $2, updated_at = now()
-    WHERE tenant_id = $1 AND projection = $3 AND version = $4 AND state = 'building' AND seq = $5
-    RETURNING projection, version
+    WHERE tenant_id = $1 AND projection = $3 AND generation = $4 AND state = 'building'
+      AND seq = $5
+    RETURNING projection, generation
 ), ",
     apply_changes!()
 );
@@ -157,13 +159,15 @@ pub(crate) async fn apply_append(
     Ok(())
 }
 
-/// Applies `events` (upcast by the projection) to the building version of
-/// `projection` whose progress is `from`, recording `to` as the new progress.
-/// Returns false when the head was not at `from` (another runner moved it).
+/// Applies `events` (upcast by the projection) to the building `generation`
+/// of `projection` whose progress is `from`, recording `to` as the new
+/// progress. Returns false when the head was not at `from` (another runner
+/// moved it).
 pub(crate) async fn apply_build(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     projection: &Projection,
+    generation: i32,
     from: Seq,
     to: Seq,
     events: &[RecordedEvent],
@@ -177,7 +181,7 @@ pub(crate) async fn apply_build(
             .bind::<SqlUuid, _>(tenant.as_uuid())
             .bind::<BigInt, _>(to.get())
             .bind::<Text, _>(projection.name)
-            .bind::<Integer, _>(projection.version)
+            .bind::<Integer, _>(generation)
             .bind::<BigInt, _>(from.get())
             .bind::<Array<Text>, _>(binds.projections)
             .bind::<Array<Text>, _>(binds.keys)

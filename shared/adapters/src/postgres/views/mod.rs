@@ -11,3 +11,7 @@ pub mod rebuild;
 
 pub(crate) use apply::apply_append;
 pub use read::{read_view, ViewAt, ViewReadError};
+pub use rebuild::{
+    rebuild, Progress, RebuildError, RebuildOptions, RebuildOutcome, RebuildScope, RebuiltView,
+    WhenLocked,
+};

@@ -61,11 +61,11 @@ pub async fn read_view(
                     .filter(view_heads::tenant_id.eq(tenant.as_uuid()))
                     .filter(view_heads::projection.eq(projection.name))
                     .filter(view_heads::state.eq("active"))
-                    .select((view_heads::version, view_heads::seq))
+                    .select((view_heads::generation, view_heads::seq))
                     .first(conn)
                     .await
                     .optional()?;
-                let Some((version, seq)) = head else {
+                let Some((generation, seq)) = head else {
                     let log_head: Option<i64> = tenant_sequences::table
                         .filter(tenant_sequences::tenant_id.eq(tenant.as_uuid()))
                         .select(tenant_sequences::last_seq)
@@ -80,7 +80,7 @@ pub async fn read_view(
                 let mut query = view_rows::table
                     .filter(view_rows::tenant_id.eq(tenant.as_uuid()))
                     .filter(view_rows::projection.eq(projection.name))
-                    .filter(view_rows::version.eq(version))
+                    .filter(view_rows::generation.eq(generation))
                     .order(view_rows::key.asc())
                     .select((view_rows::key, view_rows::doc, view_rows::seq))
                     .into_boxed();
