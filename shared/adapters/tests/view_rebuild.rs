@@ -1,15 +1,17 @@
 //! Rebuilding views on the real PostgreSQL: a projection version change found
 //! at startup is rebuilt from the log (v1 events upcast on the way), an
-//! interrupted rebuild resumes where it stopped, and two runners starting
-//! together rebuild each view once.
+//! interrupted rebuild resumes where it stopped, and two worker replicas
+//! starting together rebuild each view once.
 
 use std::collections::BTreeSet;
 
 use kitchen_adapters::config::DbRole;
 use kitchen_adapters::postgres::views::{
-    read_view, rebuild, Progress, RebuildOptions, RebuildOutcome, RebuildScope, ViewReadError,
+    read_view, rebuild, rebuild_at_startup, Progress, RebuildOptions, RebuildOutcome, RebuildScope,
+    ViewReadError,
 };
 use kitchen_adapters::postgres::PgEventStore;
+use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::projection::{projection, PROJECTIONS};
 use kitchen_domain::{AggregateId, TenantId};
 use kitchen_test_support::fixtures::append_created;
@@ -149,7 +151,7 @@ async fn an_interrupted_rebuild_resumes_where_it_stopped() {
 }
 
 #[tokio::test]
-async fn two_runners_starting_together_rebuild_each_view_once() {
+async fn two_replicas_starting_with_new_versions_rebuild_each_view_once() {
     let db = TestDb::new().await.unwrap();
     let store = PgEventStore::new(db.pool(DbRole::Worker));
     let mut tenants = Vec::new();
@@ -161,14 +163,19 @@ async fn two_runners_starting_together_rebuild_each_view_once() {
         age_views(&db, tenant).await;
         tenants.push(tenant);
     }
-    let (first, second) = tokio::join!(
-        run(&db, RebuildScope::VersionChanges, 10),
-        run(&db, RebuildScope::VersionChanges, 10)
-    );
+    // Two worker replicas start with the new versions.
+    let replica = || {
+        rebuild_at_startup(
+            db.url(DbRole::Worker),
+            db.pool(DbRole::Worker),
+            Shutdown::new(),
+        )
+    };
+    let (first, second) = tokio::join!(replica(), replica());
     let mut built = Vec::new();
     let mut skipped = 0;
     for outcome in [first, second] {
-        match outcome {
+        match outcome.expect("not shut down") {
             RebuildOutcome::Ran(views) => built.extend(views),
             RebuildOutcome::AnotherRunnerHoldsTheLock => skipped += 1,
         }

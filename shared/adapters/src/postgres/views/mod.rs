@@ -12,6 +12,6 @@ pub mod rebuild;
 pub(crate) use apply::apply_append;
 pub use read::{read_view, ViewAt, ViewReadError};
 pub use rebuild::{
-    rebuild, Progress, RebuildError, RebuildOptions, RebuildOutcome, RebuildScope, RebuiltView,
-    WhenLocked,
+    rebuild, rebuild_at_startup, Progress, RebuildError, RebuildOptions, RebuildOutcome,
+    RebuildScope, RebuiltView, WhenLocked,
 };

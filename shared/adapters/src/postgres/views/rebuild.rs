@@ -474,3 +474,51 @@ async fn clean_retired(
     })
     .await
 }
+
+/// How long a replica waits before trying a failed startup rebuild again.
+const STARTUP_RETRY: Duration = Duration::from_secs(10);
+
+/// The startup check every worker replica runs in the background: rebuild
+/// the views whose projection version changed. With several replicas, the
+/// first to take the runner lock does the work and the others return; a
+/// failure (Postgres not up yet, say) is retried until `shutdown`, and a run
+/// cut by shutdown resumes at the next start. The worker runs it because it
+/// is the role that writes views, it runs this release's projections on every
+/// append, and it is not on the request path.
+pub async fn rebuild_at_startup(
+    url: secrecy::SecretString,
+    pool: PgPool,
+    shutdown: crate::shutdown::Shutdown,
+) -> Option<RebuildOutcome> {
+    loop {
+        let run = rebuild(
+            &url,
+            &pool,
+            RebuildScope::VersionChanges,
+            RebuildOptions::default(),
+            |p| match p {
+                Progress::Started { views } if views > 0 => {
+                    tracing::info!(views, "rebuilding views of a changed projection version")
+                }
+                _ => {}
+            },
+        );
+        let result = tokio::select! {
+            result = run => result,
+            () = shutdown.wait() => {
+                tracing::info!("view rebuild stopped by shutdown; the next start resumes it");
+                return None;
+            }
+        };
+        match result {
+            Ok(outcome) => return Some(outcome),
+            Err(e) => {
+                tracing::warn!(cause = %e, retry_in = ?STARTUP_RETRY, "view rebuild failed");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(STARTUP_RETRY) => {}
+            () = shutdown.wait() => return None,
+        }
+    }
+}
