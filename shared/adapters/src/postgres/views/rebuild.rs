@@ -368,10 +368,10 @@ async fn rebuild_view(
         }
     }
     // 2 + 3. Catch up under the tenant's lock and switch, in one transaction.
-    let lock_started = Instant::now();
-    let caught_up_events = in_tenant_tx(pool, tenant, |conn| {
+    let (caught_up_events, locked_at) = in_tenant_tx(pool, tenant, |conn| {
         async move {
             let head = log_head(conn, tenant, true).await?;
+            let locked_at = Instant::now();
             let mut caught_up = 0;
             while seq < head {
                 let (to, n) = build_batch(conn, tenant, projection, generation, seq, batch).await?;
@@ -379,12 +379,13 @@ async fn rebuild_view(
                 caught_up += n;
             }
             switch(conn, tenant, projection, generation).await?;
-            Ok::<_, RebuildError>(caught_up)
+            Ok::<_, RebuildError>((caught_up, locked_at))
         }
         .scope_boxed()
     })
     .await?;
-    let lock_held = lock_started.elapsed();
+    // From taking the lock to the commit that released it.
+    let lock_held = locked_at.elapsed();
     // 4. The retired rows go, outside the lock.
     clean_retired(pool, tenant, projection).await?;
     Ok(RebuiltView {
