@@ -1,5 +1,6 @@
 //! Row 4: event appends/s through the event-store adapter (1 and 8 writers;
-//! one tenant and 100 tenants), beside a raw INSERT of the same event row.
+//! one tenant and 100 tenants), beside a raw INSERT of the same event row, and
+//! beside the same appends without the read models (the three projections).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,13 +86,22 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
         // Fresh tenants for each side, so raw seqs never meet the adapter's.
         let ours = adapter_op(PgEventStore::new(pool.clone()), tenants(tenant_count));
         // Raw seqs: the closed loop's op index is unique across its clients.
-        let raw = raw_op(pool, tenants(tenant_count));
+        let raw = raw_op(pool.clone(), tenants(tenant_count));
+        let without_views = adapter_op(
+            PgEventStore::new(pool).without_read_models(),
+            tenants(tenant_count),
+        );
         closed_loop(&ours, writers, Duration::ZERO, run.secs(0.3, 0.1)).await;
         let cpu = CpuSample::now();
         let ours_out = closed_loop(&ours, writers, Duration::ZERO, duration).await;
         let ours_cpu = cpu.split_until_now();
         let raw_out = closed_loop(&raw, writers, Duration::ZERO, duration).await;
-        for (what, o) in [("adapter", &ours_out), ("raw", &raw_out)] {
+        let bare_out = closed_loop(&without_views, writers, Duration::ZERO, duration).await;
+        for (what, o) in [
+            ("adapter", &ours_out),
+            ("raw", &raw_out),
+            ("without views", &bare_out),
+        ] {
             if o.failed > 0 {
                 bail!("{what} appends failed: {:?}", o.first_error);
             }
@@ -105,6 +115,17 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
                 ours_out.per_sec(),
             )
             .raw(raw_out.per_sec(), "raw INSERT, same row"),
+        );
+        out.row(
+            Row::new(
+                "4",
+                format!(
+                    "event appends with the 3 projections, {writers} writer(s), {tenant_count} tenant(s)"
+                ),
+                "events/s",
+                ours_out.per_sec(),
+            )
+            .raw(bare_out.per_sec(), "the same appends without read models"),
         );
         out.note(format!(
             "row 4 {writers}w/{tenant_count}t: append p50 {:.2} ms vs raw {:.2} ms; {ours_cpu}",

@@ -4,7 +4,7 @@
 //!   scripts/bench            # full run (release build, own Temporal dev server)
 //!   scripts/bench --smoke    # seconds-long sizes: checks the bench works
 //!
-//! Options (`kitchen-bench --help`): --smoke, --only 1,2,3,4,5,6 (rows; 2 and
+//! Options (`kitchen-bench --help`): --smoke, --only 1,2,3,4,5,6,7 (rows; 2 and
 //! 3 run together), --json PATH (default target/bench/results.json).
 //! Needs PostgreSQL (as the tests do), a Temporal dev server at
 //! KITCHEN__TEMPORAL__ADDRESS, and the service binaries next to this one.
@@ -27,6 +27,7 @@ mod raw_temporal;
 mod report;
 mod stack;
 mod stats;
+mod views;
 mod ws;
 
 use std::path::PathBuf;
@@ -60,7 +61,7 @@ struct Args {
         value_name = "ROWS",
         value_delimiter = ',',
         value_parser = row,
-        default_value = "1,2,4,5,6"
+        default_value = "1,2,4,5,6,7"
     )]
     rows: Vec<u8>,
     /// Where the JSON report goes (service logs go to `logs/` beside it).
@@ -85,7 +86,8 @@ fn row(text: &str) -> Result<u8, String> {
         "4" => Ok(4),
         "5" => Ok(5),
         "6" => Ok(6),
-        other => Err(format!("unknown row {other:?} (rows are 1 to 6)")),
+        "7" => Ok(7),
+        other => Err(format!("unknown row {other:?} (rows are 1 to 7)")),
     }
 }
 
@@ -145,7 +147,8 @@ async fn main() -> anyhow::Result<()> {
             2 => "rows 2-3: end-to-end latency and sustained throughput",
             4 => "row 4: event appends",
             5 => "row 5: fan-out",
-            _ => "row 6: hydration",
+            6 => "row 6: hydration",
+            _ => "row 7: read models",
         };
         println!("== {name}");
         let result = match row {
@@ -153,7 +156,8 @@ async fn main() -> anyhow::Result<()> {
             2 => e2e::run(&run, &mut findings).await,
             4 => append::run(&run, &mut findings).await,
             5 => fanout::run(&run, &mut findings).await,
-            _ => hydration::run(&run, &mut findings).await,
+            6 => hydration::run(&run, &mut findings).await,
+            _ => views::run(&run, &mut findings).await,
         };
         result.with_context(|| format!("{name} failed"))?;
         println!("   ({:.1} s)", phase.elapsed().as_secs_f64());
@@ -197,13 +201,16 @@ mod tests {
     fn arguments() {
         Args::command().debug_assert();
         let a = parse(&[]).unwrap();
-        assert_eq!((a.smoke, a.rows.as_slice()), (false, &[1, 2, 4, 5, 6][..]));
+        assert_eq!(
+            (a.smoke, a.rows.as_slice()),
+            (false, &[1, 2, 4, 5, 6, 7][..])
+        );
         let a = parse(&["--smoke", "--only", "2,3", "--json", "x.json"]).unwrap();
         assert_eq!(
             (a.smoke, a.rows.as_slice(), a.json),
             (true, &[2][..], PathBuf::from("x.json"))
         );
-        assert!(parse(&["--only", "7"])
+        assert!(parse(&["--only", "8"])
             .unwrap_err()
             .to_string()
             .contains("unknown row"));

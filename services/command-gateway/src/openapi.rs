@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, commands, health, members, reads, tenants};
+use crate::routes::{auth, commands, health, members, reads, tenants, views};
 
 /// Adds the bearer scheme every `/v1` operation uses.
 struct BearerAuth;
@@ -47,6 +47,7 @@ impl Modify for BearerAuth {
         members::add,
         members::remove,
         members::change_password,
+        views::view,
         health::healthz,
         health::readyz,
         tenants::create,
@@ -68,6 +69,7 @@ impl Modify for BearerAuth {
         kitchen_wire::EventsPage,
         kitchen_wire::SnapshotView,
         kitchen_wire::TenantSnapshotView,
+        kitchen_wire::ViewAtSeq,
         kitchen_wire::StreamFrame,
         kitchen_wire::Problem,
         kitchen_wire::Health,

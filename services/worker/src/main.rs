@@ -14,6 +14,13 @@ async fn main() -> anyhow::Result<()> {
         &settings.database.role_url(DbRole::Worker),
         settings.database.pool_size,
     )?;
+    // Views of a changed projection version are rebuilt in the background
+    // (one replica does it; see `rebuild_at_startup`).
+    tokio::spawn(kitchen_adapters::postgres::views::rebuild_at_startup(
+        settings.database.role_url(DbRole::Worker),
+        pool.clone(),
+        shutdown.clone(),
+    ));
     // Readiness asks Temporal through a client of its own (the SDK's worker
     // keeps its connection to itself).
     let temporal = tokio::select! {

@@ -173,6 +173,12 @@ async fn every_answer_and_frame_matches_the_published_documents() {
         ("/v1/events", format!("{base}/v1/events?after=0"), 200),
         ("/v1/events", format!("{base}/v1/events?after=x"), 400),
         ("/v1/snapshot", format!("{base}/v1/snapshot"), 200),
+        (
+            "/v1/views/{name}",
+            format!("{base}/v1/views/orderBoard"),
+            200,
+        ),
+        ("/v1/views/{name}", format!("{base}/v1/views/nope"), 404),
     ] {
         let answer = call(get(url)).await;
         assert_eq!(answer.0, want, "{path}: {}", answer.1);

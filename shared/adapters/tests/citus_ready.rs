@@ -4,8 +4,8 @@
 //! - every primary key and unique constraint includes `tenant_id` (a
 //!   distributed table can only enforce uniqueness within one shard);
 //! - no foreign key crosses tenants (each one joins on `tenant_id`);
-//! - every function takes the tenant, is a row trigger, or is one of the
-//!   audited cross-tenant functions listed here.
+//! - every function takes the tenant (an input `uuid` named for it), is a row
+//!   trigger, or is one of the audited cross-tenant functions listed here.
 
 use diesel::sql_types::{Bool, Text};
 use diesel::QueryableByName;
@@ -22,7 +22,15 @@ use secrecy::ExposeSecret;
 /// - `platform_tenants(after, limit)`: the platform admin's paged list of
 ///   households (`GET /v1/tenants`); lifecycle columns only (no users, no
 ///   events), executable by the gateway only, behind the platform token.
-const CROSS_TENANT_FUNCTIONS: &[&str] = &["app_current_tenant", "due_commands", "platform_tenants"];
+/// - `views_to_rebuild(projections, versions, every_tenant)`: the worker's
+///   rebuild work list after a projection version change; returns
+///   `(tenant_id, projection)` pairs only, executable by the worker only.
+const CROSS_TENANT_FUNCTIONS: &[&str] = &[
+    "app_current_tenant",
+    "due_commands",
+    "platform_tenants",
+    "views_to_rebuild",
+];
 
 #[derive(QueryableByName, Debug)]
 struct Finding {
@@ -108,8 +116,10 @@ async fn every_key_includes_the_tenant_no_foreign_key_crosses_tenants_and_functi
         &format!(
             "SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS what,
                     (p.prorettype = 'trigger'::regtype
-                     OR EXISTS (SELECT 1 FROM unnest(p.proargnames, p.proargmodes) AS arg(name, mode)
-                                WHERE arg.name LIKE '%tenant%'
+                     OR EXISTS (SELECT 1 FROM unnest(p.proargnames, p.proargmodes,
+                                                  coalesce(p.proallargtypes, p.proargtypes::oid[]))
+                                         AS arg(name, mode, type)
+                                WHERE arg.name LIKE '%tenant%' AND arg.type = 'uuid'::regtype
                                   AND coalesce(arg.mode, 'i') IN ('i', 'b'))
                      OR p.proname = ANY (ARRAY[{}])) AS ok
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

@@ -11,7 +11,7 @@ use kitchen_test_support::TestDb;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 12] = [
     "tenants",
     "users",
     // After `users`: each token belongs to a user of its tenant.
@@ -24,6 +24,8 @@ const TABLES: [&str; 10] = [
     // Tenant lifecycle (migration 000015).
     "tenant_admin_secrets",
     "tenant_exports",
+    "view_heads",
+    "view_rows",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,10 @@ fn allowed(role: DbRole, table: &str, op: Op) -> bool {
         (DbRole::Gateway, "tenant_exports") => &[Select],
         (DbRole::Worker, "tenant_admin_secrets") => &[Select, Delete],
         (DbRole::Worker, "tenant_exports") => &[Select, Insert, Delete],
+        // Read models (migration 2026-11-25-000020): the gateway reads them,
+        // the worker maintains and rebuilds them.
+        (DbRole::Gateway, "view_heads" | "view_rows") => &[Select],
+        (DbRole::Worker, "view_heads" | "view_rows") => &[Select, Insert, Update, Delete],
         _ => &[],
     };
     ops.contains(&op)
@@ -97,6 +103,12 @@ fn insert_sql(table: &str, tenant: Uuid) -> String {
             "INSERT INTO tenant_exports (tenant_id, line_no, line) VALUES ('{tenant}', {}, '{{}}')",
             (id.as_u128() % 1_000_000_000) as i64
         ),
+        "view_heads" => format!(
+            "INSERT INTO view_heads (tenant_id, projection, generation, version, state, seq) VALUES ('{tenant}', '{id}', 1, 1, 'building', 0)"
+        ),
+        "view_rows" => format!(
+            "INSERT INTO view_rows (tenant_id, projection, generation, key, doc, seq) VALUES ('{tenant}', 'orderBoard', 1, '{id}', '{{}}', 1)"
+        ),
         other => panic!("no insert for {other}"),
     }
 }
@@ -114,6 +126,7 @@ fn update_sql(table: &str, tenant: Uuid) -> String {
         "aggregates" => "version",
         "tenant_admin_secrets" => "password_hash",
         "tenant_exports" => "line",
+        "view_heads" | "view_rows" => "seq",
         other => panic!("no update for {other}"),
     };
     format!("UPDATE {table} SET {column} = {column} WHERE tenant_id = '{tenant}'")
@@ -695,4 +708,71 @@ async fn only_the_worker_may_erase_a_tenant_and_erasure_leaves_the_tombstone_and
         .await
         .iter()
         .any(|(t, n)| t == "later_table" && *n == 0));
+}
+
+#[tokio::test]
+async fn only_the_worker_may_list_views_to_rebuild_and_it_learns_ids_only() {
+    let db = TestDb::new().await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut owner = connect(&db, DbRole::Owner).await;
+    for tenant in [a, b] {
+        conn_begin_as(&mut owner, tenant).await;
+        owner
+            .batch_execute(&format!(
+                "INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES ('{tenant}', 3); COMMIT"
+            ))
+            .await
+            .unwrap();
+    }
+    // A's menu view is active at version 1; everything else needs building.
+    conn_begin_as(&mut owner, a).await;
+    owner
+        .batch_execute(&format!(
+            "INSERT INTO view_heads (tenant_id, projection, generation, version, state, seq)
+             VALUES ('{a}', 'menu', 1, 1, 'active', 3); COMMIT"
+        ))
+        .await
+        .unwrap();
+    #[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    struct Work {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        tenant_id: Uuid,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        projection: String,
+    }
+    let sql = "SELECT tenant_id, projection FROM views_to_rebuild(ARRAY['menu', 'orderBoard'], ARRAY[1, 1], false)";
+    let mut worker = connect(&db, DbRole::Worker).await;
+    let mut work: Vec<Work> = diesel::sql_query(sql).load(&mut worker).await.unwrap();
+    work.sort();
+    let mut want = vec![
+        Work {
+            tenant_id: a,
+            projection: "orderBoard".into(),
+        },
+        Work {
+            tenant_id: b,
+            projection: "menu".into(),
+        },
+        Work {
+            tenant_id: b,
+            projection: "orderBoard".into(),
+        },
+    ];
+    want.sort();
+    assert_eq!(work, want);
+    for role in [DbRole::Gateway, DbRole::Pump, DbRole::Realtime] {
+        let mut conn = connect(&db, role).await;
+        let outcome = attempt(
+            &mut conn,
+            None,
+            "SELECT count(*) AS n FROM views_to_rebuild(ARRAY['menu'], ARRAY[1], true)",
+            true,
+        )
+        .await;
+        assert!(
+            is_denied(&outcome),
+            "{} may not list views to rebuild: {outcome:?}",
+            role.role_name()
+        );
+    }
 }

@@ -16,6 +16,7 @@ pub mod menu;
 pub mod order;
 pub mod platform;
 pub mod ports;
+pub mod projection;
 pub mod queue;
 pub mod roles;
 pub mod service;

@@ -15,6 +15,7 @@ pub mod process;
 pub mod socket;
 pub mod temporal;
 pub mod tokens;
+pub mod views;
 
 static BOOTSTRAPPED: OnceCell<()> = OnceCell::const_new();
 

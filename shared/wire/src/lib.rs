@@ -13,6 +13,7 @@ mod events;
 mod frames;
 mod problem;
 mod tenants;
+mod views;
 
 pub use auth::{
     AddMember, ChangePassword, LoginRequest, MemberView, RefreshRequest, TokenResponse,
@@ -30,3 +31,4 @@ pub use tenants::{
     CancelTenant, CreateTenant, NewAdmin, ProvisioningView, StepErrorView, TenantAccepted,
     TenantView, TenantsPage, UpdateTenant,
 };
+pub use views::ViewAtSeq;

@@ -6,6 +6,7 @@ pub(crate) mod health;
 pub(crate) mod members;
 pub(crate) mod reads;
 pub(crate) mod tenants;
+pub(crate) mod views;
 
 use actix_web::{web, HttpResponse};
 
@@ -32,6 +33,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/tenants/{id}/cancel", web::post().to(tenants::cancel))
         .route("/v1/tenants/{id}/restore", web::post().to(tenants::restore))
         .route("/v1/tenants/{id}/export", web::get().to(tenants::export))
+        .route("/v1/views/{name}", web::get().to(views::view))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))

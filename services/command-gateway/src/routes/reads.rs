@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::auth::Authenticated;
 use crate::startup::AppState;
 
-fn store_error(e: StoreError) -> ApiError {
+pub(crate) fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::InvalidLimit(_) => {
             ApiError::bad_request("invalid_query", Some("limit".into()), e.to_string())

@@ -5,6 +5,7 @@ mod api;
 mod hydration;
 mod login;
 mod shutdown;
+mod views;
 
 use kitchen_adapters::config::Settings;
 use kitchen_adapters::shutdown::Shutdown;

@@ -1,5 +1,6 @@
 //! Operator tool: `kitchen-admin setup` creates roles and the database and runs
-//! the migrations; `bootstrap` and `migrate` do one half each.
+//! the migrations; `bootstrap` and `migrate` do one half each; `views rebuild`
+//! rebuilds a read model without downtime.
 
 use std::time::Duration;
 
@@ -67,6 +68,11 @@ enum Command {
         #[command(subcommand)]
         action: TenantAction,
     },
+    /// Read models (views).
+    Views {
+        #[command(subcommand)]
+        command: ViewsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +119,22 @@ enum TenantAction {
     Restore { tenant: TenantId },
 }
 
+#[derive(Debug, Subcommand)]
+enum ViewsCommand {
+    /// Rebuild view NAME from the log beside the one being read, then switch
+    /// (tenant by tenant; appends and reads go on). Resumes an interrupted run.
+    Rebuild {
+        /// orderBoard, kitchenQueue or menu.
+        name: String,
+        /// Only this tenant (default: every tenant with events).
+        #[arg(long, value_name = "UUID")]
+        tenant: Option<TenantId>,
+        /// Events applied per transaction while building.
+        #[arg(long, value_name = "EVENTS", default_value_t = 5000)]
+        batch: u32,
+    },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Arguments first: `--help` and bad arguments need no settings.
@@ -148,6 +170,14 @@ async fn main() -> anyhow::Result<()> {
             token,
             action,
         } => return tenant(&settings, gateway, token, action).await,
+        Command::Views {
+            command:
+                ViewsCommand::Rebuild {
+                    name,
+                    tenant,
+                    batch,
+                },
+        } => return rebuild_view(&settings, &name, tenant, batch).await,
     };
     if bootstrap_db {
         bootstrap::bootstrap(db, &db.name).await.with_context(|| {
@@ -296,6 +326,60 @@ async fn tenant(
         }
     };
     println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+/// `views rebuild`: prints progress per batch and per switched tenant.
+async fn rebuild_view(
+    settings: &Settings,
+    name: &str,
+    tenant: Option<TenantId>,
+    batch: u32,
+) -> anyhow::Result<()> {
+    use kitchen_adapters::postgres::views::{
+        rebuild, Progress, RebuildOptions, RebuildOutcome, RebuildScope, WhenLocked,
+    };
+    let Some(projection) = kitchen_domain::projection::projection(name) else {
+        let known: Vec<&str> = kitchen_domain::projection::PROJECTIONS
+            .iter()
+            .map(|p| p.name)
+            .collect();
+        anyhow::bail!("no view named {name:?}; views: {}", known.join(", "));
+    };
+    anyhow::ensure!(batch > 0, "--batch must be at least 1");
+    let url = settings.database.role_url(DbRole::Worker);
+    let pool = kitchen_adapters::postgres::pool(&url, 2)?;
+    let scope = RebuildScope::Forced { projection, tenant };
+    let print = |p: Progress| {
+        match p {
+        Progress::Started { views } => println!("{name}: {views} tenant view(s) to rebuild"),
+        Progress::Batch {
+            tenant, seq, head, ..
+        } => println!("  tenant {tenant}: built to seq {seq} of {head}"),
+        Progress::Switched(v) => println!(
+            "  tenant {}: generation {} active ({} events built, {} caught up under the lock in {} ms{})",
+            v.tenant,
+            v.generation,
+            v.built_events,
+            v.caught_up_events,
+            v.lock_held.as_millis(),
+            if v.resumed { ", resumed" } else { "" }
+        ),
+    }
+    };
+    let mut options = RebuildOptions {
+        batch,
+        when_locked: WhenLocked::Skip,
+    };
+    let mut outcome = rebuild(&url, &pool, scope.clone(), options, print).await?;
+    if outcome == RebuildOutcome::AnotherRunnerHoldsTheLock {
+        println!("another rebuild is running; waiting for it to finish");
+        options.when_locked = WhenLocked::Wait;
+        outcome = rebuild(&url, &pool, scope, options, print).await?;
+    }
+    if let RebuildOutcome::Ran(views) = outcome {
+        println!("{name}: {} tenant view(s) rebuilt", views.len());
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod schema;
 pub mod tenant_status;
 mod tenant_tx;
 pub mod unit_of_work;
+pub mod views;
 
 use std::sync::OnceLock;
 use std::time::Duration;

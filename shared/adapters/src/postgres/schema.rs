@@ -99,6 +99,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    view_heads (tenant_id, projection, generation) {
+        tenant_id -> Uuid,
+        projection -> Text,
+        generation -> Int4,
+        version -> Int4,
+        state -> Text,
+        seq -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    view_rows (tenant_id, projection, generation, key) {
+        tenant_id -> Uuid,
+        projection -> Text,
+        generation -> Int4,
+        key -> Text,
+        doc -> Jsonb,
+        seq -> Int8,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     commands,
     events,
@@ -106,5 +129,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenant_sequences,
     tenants,
     users,
-    menu_items
+    menu_items,
+    view_heads,
+    view_rows
 );

@@ -15,16 +15,23 @@ use serde_json::Value;
 
 pub(crate) use errors::PgFailure;
 pub(crate) use rows::AggregateRow;
-pub(crate) use sql::{append_in_tx, load_in_tx, rewrite_snapshot_in_tx, stream_events};
+pub(crate) use sql::{append_in_tx, load_in_tx, read_in_tx, rewrite_snapshot_in_tx, stream_events};
 
 use super::tenant_tx::in_tenant_tx;
 use super::PgPool;
 use errors::AppendAttempt;
 
+/// Maps a database error of a statement that is not an append.
+pub(crate) fn classify_db_error(e: diesel::result::Error) -> StoreError {
+    errors::classify(e, None)
+}
+
 /// The Postgres event store. Cheap to clone (shares the pool).
 #[derive(Clone)]
 pub struct PgEventStore {
     pool: PgPool,
+    /// Always true, except in the benchmark's baseline (feature `bench`).
+    read_models: bool,
 }
 
 impl std::fmt::Debug for PgEventStore {
@@ -35,7 +42,19 @@ impl std::fmt::Debug for PgEventStore {
 
 impl PgEventStore {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            read_models: true,
+        }
+    }
+
+    /// A store whose appends skip the read models: ONLY the benchmark's
+    /// "without projections" baseline builds it (feature `bench`, never set
+    /// by a service), so no service can append without its views.
+    #[cfg(feature = "bench")]
+    pub fn without_read_models(mut self) -> Self {
+        self.read_models = false;
+        self
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -55,11 +74,16 @@ impl EventStore for PgEventStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         check_append(stream, &new_events)?;
         let attempt = AppendAttempt::new(stream, expected, &new_events);
+        let read_models = self.read_models;
         in_tenant_tx(&self.pool, tenant, |conn| {
             async move {
-                Ok::<_, PgFailure>(
-                    append_in_tx(conn, tenant, stream, expected, &new_events, &snapshot).await?,
-                )
+                let (events, snapshot) = (&new_events, &snapshot);
+                Ok::<_, PgFailure>(if read_models {
+                    append_in_tx(conn, tenant, stream, expected, events, snapshot).await?
+                } else {
+                    sql::append_events_in_tx(conn, tenant, stream, expected, events, snapshot)
+                        .await?
+                })
             }
             .scope_boxed()
         })

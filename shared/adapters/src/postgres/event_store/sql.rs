@@ -1,10 +1,11 @@
 //! The event store's statements, each usable inside a caller's tenant
 //! transaction (the worker's unit of work runs them in its own).
 //!
-//! An append is two statements: bump the tenant's `tenant_sequences` row (its
+//! An append is three statements: bump the tenant's `tenant_sequences` row (its
 //! row lock serialises appends per tenant, so seqs are gapless and
 //! commit-ordered), then, under that lock, check the stream version, insert the
-//! events (one NOTIFY) and upsert the snapshot in one statement.
+//! events (one NOTIFY) and upsert the snapshot in one statement, then apply
+//! every projection's changes in one more (`postgres::views`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -84,11 +85,28 @@ pub(crate) fn type_mismatch(stream: &StreamRef, actual: String) -> StoreError {
     }
 }
 
-/// The body of `append`, inside the caller's tenant transaction: two round
-/// trips, both kept prepared. The tenant's lock is held from the first
+/// The body of `append`, inside the caller's tenant transaction: three round
+/// trips, all kept prepared. The tenant's lock is held from the first
 /// statement to the commit. On any error the caller MUST roll back: the seq
 /// counter was already bumped.
 pub(crate) async fn append_in_tx(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    stream: &StreamRef,
+    expected: Version,
+    new_events: &[NewEvent],
+    snapshot: &Value,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let recorded =
+        append_events_in_tx(conn, tenant, stream, expected, new_events, snapshot).await?;
+    // 3. The read models, still under the lock: "view at seq N" is exact.
+    crate::postgres::views::apply_append(conn, tenant, &recorded).await?;
+    Ok(recorded)
+}
+
+/// Statements 1 and 2 of an append: the events and the snapshot, no views.
+/// Only `append_in_tx` and the benchmark's baseline call it.
+pub(crate) async fn append_events_in_tx(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     stream: &StreamRef,
@@ -165,7 +183,7 @@ pub(crate) async fn append_in_tx(
             .find(|r| r.seq == Some(seq))
             .and_then(|r| r.created_at)
     };
-    new_events
+    let recorded = new_events
         .iter()
         .zip(0i64..)
         .map(|(e, i)| {
@@ -187,7 +205,8 @@ pub(crate) async fn append_in_tx(
                     .ok_or_else(|| missing_row(format!("append returned no row for seq {seq}")))?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(recorded)
 }
 
 /// The events of one aggregate after `after_version`, upcast.
