@@ -289,7 +289,7 @@ async fn a_failure_at_each_step_leaves_only_the_tombstone_and_the_command_rows()
         request["tenantId"] = json!(tenant);
         kitchen_temporal::faults::fail_at(tenant, step);
         stack.provision(request).await;
-        let view = stack.wait_status(tenant, "failed").await;
+        let view = stack.wait_tombstone(tenant, "failed").await;
         assert_eq!(view["step"], step.name(), "{view}");
         assert!(
             view["reason"].as_str().unwrap().contains("injected fault"),

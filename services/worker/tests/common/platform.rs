@@ -102,6 +102,22 @@ impl Stack {
         .await
     }
 
+    /// Waits for the tombstone of a saga that ended `status` (the tenants row
+    /// with its step; until it is written, a failed provisioning command alone
+    /// already reads `failed`, without the step).
+    pub async fn wait_tombstone(&self, tenant: TenantId, status: &str) -> Value {
+        poll::until(
+            SAGA,
+            &format!("tenant {tenant} tombstoned {status}"),
+            || async {
+                let (code, view) = self.tenant_view(tenant).await;
+                (code == 200 && view["status"] == status && view["step"].is_string())
+                    .then_some(view)
+            },
+        )
+        .await
+    }
+
     /// Rows of `tenant` in every table with a `tenant_id` column (from the
     /// catalog, so tables added later count too), read as the owner; only
     /// tables that hold some.
