@@ -124,7 +124,7 @@ async fn time_raw(phase: &Phase, tenant: TenantId) -> anyhow::Result<Duration> {
 
 async fn board(run: &Run, phase: &Phase, out: &mut Findings) -> anyhow::Result<()> {
     let orders = run.size(10_000, 500);
-    let tenant = TenantId::new_random();
+    let tenant = phase.db.active_tenant().await;
     seed(phase, tenant, orders, 1).await?;
     let (built_in, _) = run_rebuild(phase, RebuildScope::VersionChanges).await?;
     let gateway = Service::start("command-gateway", &phase.settings, &run.log_dir).await?;
@@ -175,7 +175,7 @@ async fn longest_append(
 async fn rebuild_under_appends(run: &Run, phase: &Phase, out: &mut Findings) -> anyhow::Result<()> {
     let (orders, per_order) = (run.size(10_000, 500), run.size(100, 10));
     let events = orders * per_order;
-    let tenant = TenantId::new_random();
+    let tenant = phase.db.active_tenant().await;
     let seeding = Instant::now();
     seed(phase, tenant, orders, per_order).await?;
     let seeded_in = seeding.elapsed();
