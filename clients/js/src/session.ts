@@ -22,6 +22,8 @@ export interface SessionState {
 
 export class Session {
   private inFlight: Promise<string> | undefined;
+  /** Told the new pair after each rotation (to store it, e.g. in sessionStorage). */
+  onRotate: ((state: SessionState) => void) | undefined;
 
   constructor(
     private readonly gatewayUrl: string,
@@ -55,6 +57,7 @@ export class Session {
           body: { refreshToken: this.state.refreshToken },
         });
         this.state = { accessToken: body.accessToken, refreshToken: body.refreshToken };
+        this.onRotate?.(this.saved);
         return body.accessToken;
       } finally {
         this.inFlight = undefined;
