@@ -115,3 +115,22 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 ensure_rust() {
     command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs)"
 }
+
+# Node.js >= 20.19 (what Vite needs) for the browser clients: Debian's
+# `nodejs` when node is missing; an older one is an error naming the fix.
+ensure_node() {
+    command -v node >/dev/null || apt_install nodejs npm
+    command -v npm >/dev/null || apt_install npm
+    local version
+    version=$(node -p 'process.versions.node')
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+        || die "Node.js $version is too old: the browser clients need >= 20.19 (install a newer nodejs package)"
+    say "Node.js $version"
+}
+
+# Debian's Chromium for the headless browser tests (playwright-core drives
+# it; nothing downloads a browser).
+ensure_chromium() {
+    [ -x "${KITCHEN_CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium fonts-liberation
+    say "$("${KITCHEN_CHROMIUM:-/usr/bin/chromium}" --version 2>/dev/null | head -n 1)"
+}
