@@ -83,6 +83,10 @@ export async function startStack({ accessTokenTtlSecs = 900, env: extraEnv = {} 
   await run(join(bin, "kitchen-admin"), ["setup"], { env });
 
   const children = new Map();
+  // Whatever happens to the test process, its services go with it.
+  process.once("exit", () => {
+    for (const child of children.values()) if (child.exitCode === null) child.kill("SIGKILL");
+  });
   const start = (name) => {
     const out = createWriteStream(join(logs, `${name}.log`), { flags: "a" });
     const child = spawn(join(bin, name), [], { env, stdio: ["ignore", "pipe", "pipe"] });

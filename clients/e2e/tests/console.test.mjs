@@ -53,7 +53,7 @@ function expectEachOnce(seqs, label) {
   for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1] + 1, `${label}: out of order or a gap: ${seqs}`);
 }
 
-async function placeOrder(page, dish = "soup") {
+async function placeOrder(page, dish = "e2e-stew") {
   const notices = await page.getByTestId("notice").count();
   await page.fill("input[name=dish]", dish);
   await page.click("form[aria-label='new order'] button[type=submit]");
@@ -83,13 +83,14 @@ describe("the household console", () => {
     pages.a1 = await openConsole(browser, stack, households.a);
     pages.a2 = await openConsole(browser, stack, households.a);
     pages.b = await openConsole(browser, stack, households.b);
+    const bSeq = await pages.b.getByTestId("seq").textContent();
     assert.equal(await pages.a1.getByTestId("role").textContent(), "admin");
 
-    await pages.a1.fill("[data-testid=add-dish] input[name=menuItemId]", "soup");
-    await pages.a1.fill("[data-testid=add-dish] input[name=name]", "Tomato soup");
+    await pages.a1.fill("[data-testid=add-dish] input[name=menuItemId]", "e2e-stew");
+    await pages.a1.fill("[data-testid=add-dish] input[name=name]", "Stew of the e2e test");
     await pages.a1.click("[data-testid=add-dish] button[type=submit]");
     // The menu view of the other page follows the stream.
-    await pages.a2.locator("[data-dish=soup]").waitFor({ timeout: 5_000 });
+    await pages.a2.locator("[data-dish=e2e-stew]").waitFor({ timeout: 5_000 });
 
     const outcome = await placeOrder(pages.a1);
     assert.match(outcome, /new order: succeeded \(seq \d+\)/);
@@ -104,7 +105,7 @@ describe("the household console", () => {
     await sleep(1_000);
     assert.equal(await pages.b.getByTestId("order").count(), 0);
     assert.equal(await pages.b.locator("[data-testid=event-log] li").count(), 0);
-    assert.equal(await pages.b.getByTestId("seq").textContent(), "seq 0");
+    assert.equal(await pages.b.getByTestId("seq").textContent(), bSeq);
     assert.equal(await pages.b.locator(`[data-order-id="${orderId}"]`).count(), 0);
     await screenshot(pages.a2, "board-household-a");
     await screenshot(pages.b, "board-household-b");
@@ -147,9 +148,9 @@ describe("the household console", () => {
     assert.equal(added.status, 201, JSON.stringify(added.body));
     const page = await openConsole(browser, stack, { ...households.a, ...member });
     assert.equal(await page.getByTestId("role").textContent(), "member");
-    await page.locator("[data-dish=soup]").waitFor({ timeout: 5_000 });
+    await page.locator("[data-dish=e2e-stew]").waitFor({ timeout: 5_000 });
     assert.equal(await page.getByTestId("add-dish").count(), 0);
-    assert.equal(await page.locator("[data-dish=soup] button").count(), 0);
+    assert.equal(await page.locator("[data-dish=e2e-stew] button").count(), 0);
     await page.context().close();
   });
 
@@ -166,7 +167,7 @@ describe("the household console", () => {
       const done = await stack.command(households.a.token, "createOrder", {
         orderId: crypto.randomUUID(),
         userId: "e2e-driver",
-        items: [{ menuItemId: "soup", quantity: i + 1 }],
+        items: [{ menuItemId: "e2e-stew", quantity: i + 1 }],
       });
       assert.equal(done.status, "succeeded");
       missed.push(...done.eventSeqs);
@@ -204,7 +205,7 @@ describe("the household console", () => {
       const done = await stack.command(households.a.token, "createOrder", {
         orderId: crypto.randomUUID(),
         userId: "e2e-driver",
-        items: [{ menuItemId: "soup", quantity: 1 }],
+        items: [{ menuItemId: "e2e-stew", quantity: 1 }],
       });
       sent.push(...done.eventSeqs);
       await sleep(1_500);
