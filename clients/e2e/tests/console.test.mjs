@@ -53,14 +53,14 @@ function expectEachOnce(seqs, label) {
   for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1] + 1, `${label}: out of order or a gap: ${seqs}`);
 }
 
+/** Places an order from the page's form; returns the text of its outcome notice. */
 async function placeOrder(page, dish = "e2e-stew") {
-  const notices = await page.getByTestId("notice").count();
+  const mine = page.locator("[data-testid=notice]", { hasText: "new order:" });
+  const earlier = await mine.count();
   await page.fill("input[name=dish]", dish);
   await page.click("form[aria-label='new order'] button[type=submit]");
-  return eventually("the new order's outcome", async () => {
-    const count = await page.getByTestId("notice").count();
-    return count > notices ? page.getByTestId("notice").first().textContent() : null;
-  });
+  // Notices are newest first.
+  return eventually("the new order's outcome", async () => ((await mine.count()) > earlier ? mine.first().textContent() : null), 15_000);
 }
 
 before(async () => {
@@ -89,6 +89,7 @@ describe("the household console", () => {
     await pages.a1.fill("[data-testid=add-dish] input[name=menuItemId]", "e2e-stew");
     await pages.a1.fill("[data-testid=add-dish] input[name=name]", "Stew of the e2e test");
     await pages.a1.click("[data-testid=add-dish] button[type=submit]");
+    await pages.a1.locator("[data-testid=notice]", { hasText: "add e2e-stew: succeeded" }).waitFor({ timeout: 10_000 });
     // The menu view of the other page follows the stream.
     await pages.a2.locator("[data-dish=e2e-stew]").waitFor({ timeout: 5_000 });
 
@@ -229,7 +230,7 @@ describe("the household console", () => {
     const server = createServer((_, res) => res.writeHead(200, { "Content-Type": "text/html" }).end("<!doctype html><title>elsewhere</title>"));
     await new Promise((r) => server.listen(port, "127.0.0.1", r));
     const token = households.a.token;
-    const tryStream = (url, tokenValue) =>
+    const tryStream = ({ url, tokenValue }) =>
       new Promise((resolve) => {
         const socket = new WebSocket(`${url}/v1/stream?after=0`, ["kitchen.v1", tokenValue]);
         socket.onopen = () => {
@@ -238,7 +239,7 @@ describe("the household console", () => {
         };
         socket.onclose = (e) => resolve(`closed ${e.code}`);
       });
-    const tryFetch = (url, tokenValue) =>
+    const tryFetch = ({ url, tokenValue }) =>
       fetch(`${url}/v1/snapshot`, { headers: { Authorization: `Bearer ${tokenValue}` } }).then(
         (r) => `status ${r.status}`,
         (e) => `refused ${e.name}`,
@@ -247,11 +248,11 @@ describe("the household console", () => {
       const context = await browser.newContext();
       const elsewhere = await context.newPage();
       await elsewhere.goto(`http://127.0.0.1:${port}/`);
-      assert.equal(await elsewhere.evaluate(tryStream, stack.realtimeUrl, token), "closed 1006");
-      assert.equal(await elsewhere.evaluate(tryFetch, stack.gatewayUrl, token), "refused TypeError");
+      assert.equal(await elsewhere.evaluate(tryStream, { url: stack.realtimeUrl, tokenValue: token }), "closed 1006");
+      assert.equal(await elsewhere.evaluate(tryFetch, { url: stack.gatewayUrl, tokenValue: token }), "refused TypeError");
       // The same calls from the console's origin work.
       await elsewhere.goto(stack.consoleUrl);
-      assert.equal(await elsewhere.evaluate(tryStream, stack.realtimeUrl, token), "open");
+      assert.equal(await elsewhere.evaluate(tryStream, { url: stack.realtimeUrl, tokenValue: token }), "open");
       // And the refusal is realtime's: 403 origin_not_allowed at the upgrade.
       const refused = await upgradeWithOrigin(stack.ports.realtime, `http://127.0.0.1:${port}`, token);
       assert.equal(refused.status, 403);
