@@ -126,6 +126,8 @@ export class KitchenClient {
   private notifyQueued = false;
 
   private socket: SocketLike | undefined;
+  /** A socket opened with a refreshed token, taking over once it is caught up. */
+  private standby: SocketLike | undefined;
   private needHydrate = true;
   private attempt = 0;
   /** Token refusals in a row (a refreshed token refused again ends the session). */
@@ -137,7 +139,14 @@ export class KitchenClient {
     this.env = defaultEnv(options.env);
     this.reduce = options.reduce ?? defaultReducer;
     this.backoff = options.backoff ?? defaultBackoff;
-    this.tokens = new TokenKeeper(options.getToken, options.refreshToken, this.env.clock, (e) => this.fail(e));
+    this.tokens = new TokenKeeper(
+      options.getToken,
+      options.refreshToken,
+      this.env.clock,
+      // A refused refresh ends the session; a failed one is tried again at close 4001.
+      (e) => this.tokens.ended && this.fail(e),
+      (token) => this.swapSocket(token),
+    );
     this.outcomes = new Outcomes(
       () => this.seq,
       (h) => this.env.clock.clearTimeout(h),
@@ -178,6 +187,7 @@ export class KitchenClient {
     this.closed = true;
     this.tokens.stop();
     if (this.retryTimer !== undefined) this.env.clock.clearTimeout(this.retryTimer);
+    this.dropStandby();
     const socket = this.socket;
     this.socket = undefined;
     socket?.close(1000, "client closed");
@@ -268,11 +278,12 @@ export class KitchenClient {
 
   // ---- the socket ------------------------------------------------------
 
-  private openSocket(token: string): void {
+  private openSocket(token: string, asStandby = false): SocketLike {
     const socket = this.env.openSocket(streamUrl(this.options.realtimeUrl, this.seq, this.epoch), ["kitchen.v1", token]);
-    this.socket = socket;
+    if (asStandby) this.standby = socket;
+    else this.socket = socket;
     socket.onmessage = (message) => {
-      if (socket !== this.socket) return;
+      if (socket !== this.socket && socket !== this.standby) return;
       let frame: StreamFrame;
       try {
         frame = JSON.parse(String(message.data)) as StreamFrame;
@@ -282,30 +293,61 @@ export class KitchenClient {
       this.onFrame(socket, frame);
     };
     socket.onclose = (event) => {
+      if (socket === this.standby) {
+        this.standby = undefined; // the current socket goes on; its own close is handled as usual
+        return;
+      }
       if (socket !== this.socket) return;
       this.socket = undefined;
+      if (this.standby && event.code === CloseCode.tokenExpired) {
+        // The replacement is already on its way: let it take over.
+        this.socket = this.standby;
+        this.standby = undefined;
+        this.setConnection("reconnecting");
+        return;
+      }
       this.onClose(event.code);
     };
     socket.onerror = () => {
       /* a close event follows */
     };
+    return socket;
+  }
+
+  /**
+   * After a refresh ahead of expiry: open a second socket with the new token
+   * (after the last applied seq) and drop the old one once the new one is
+   * caught up, so the old token's expiry (close 4001) never interrupts the
+   * stream. Frames of both are applied by seq while they overlap.
+   */
+  private swapSocket(token: string): void {
+    if (this.closed || !this.socket || this.connection !== "live") return;
+    this.standby?.close(1000, "replaced");
+    this.openSocket(token, true);
   }
 
   private onFrame(socket: SocketLike, frame: StreamFrame): void {
+    if (socket === this.standby && frame.type === "ready") {
+      // Caught up: the replacement takes over; the old socket goes.
+      const old = this.socket;
+      this.socket = socket;
+      this.standby = undefined;
+      old?.close(1000, "replaced by a socket with a fresh token");
+    }
     switch (frame.type) {
       case "event":
-        this.onEvent(socket, frame.event);
+        this.onEvent(frame.event);
         break;
       case "ready":
         if (frame.epoch && this.epoch && frame.epoch !== this.epoch) {
-          this.restart(socket, true);
+          this.restart(true);
           return;
         }
         if (frame.epoch) this.epoch = frame.epoch;
         if (frame.seq > this.seq) {
           // The server says it sent more than we applied: something was lost.
           this.stats.gaps += 1;
-          this.restart(socket, false);
+          this.restart(false);
           return;
         }
         this.attempt = 0;
@@ -328,14 +370,14 @@ export class KitchenClient {
     }
   }
 
-  private onEvent(socket: SocketLike, event: EventView): void {
+  private onEvent(event: EventView): void {
     if (event.seq <= this.seq) {
       this.stats.duplicatesDropped += 1;
       return;
     }
     if (event.seq > this.seq + 1) {
       this.stats.gaps += 1;
-      this.restart(socket, false);
+      this.restart(false);
       return;
     }
     this.aggregates.set(event.aggregateId, applyEvent(this.aggregates.get(event.aggregateId), event, this.reduce));
@@ -349,17 +391,26 @@ export class KitchenClient {
     this.outcomes.applied(this.seq);
   }
 
-  /** Drops `socket` and resumes from the last applied seq (or hydrates again) at once. */
-  private restart(socket: SocketLike, rehydrate: boolean): void {
+  /** Drops the socket(s) and resumes from the last applied seq (or hydrates again) at once. */
+  private restart(rehydrate: boolean): void {
+    this.dropStandby();
+    const socket = this.socket;
     this.socket = undefined;
-    socket.close(CLOSE_RESUMING, "resuming");
+    socket?.close(CLOSE_RESUMING, "resuming");
     if (rehydrate) this.needHydrate = true;
     this.setConnection("reconnecting");
     this.retry(0);
   }
 
+  private dropStandby(): void {
+    const standby = this.standby;
+    this.standby = undefined;
+    standby?.close(1000, "not needed");
+  }
+
   private onClose(code: number): void {
     if (this.closed) return;
+    this.dropStandby();
     switch (code) {
       case CloseCode.rehydrate:
         this.needHydrate = true;

@@ -51,6 +51,8 @@ export class TokenKeeper {
     private readonly refreshToken: TokenSource | undefined,
     private readonly clock: Clock,
     private readonly onError: (error: unknown) => void,
+    /** Told the token of each refresh made ahead of expiry. */
+    private readonly onScheduledRefresh: (token: string) => void = () => {},
   ) {}
 
   /** The token to use now; schedules the next refresh from its `exp`. */
@@ -107,7 +109,7 @@ export class TokenKeeper {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
-      this.refresh().catch(this.onError);
+      this.refresh().then(this.onScheduledRefresh, this.onError);
     }, Math.max(0, at - this.clock.now()));
   }
 }

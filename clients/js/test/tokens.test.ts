@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { backoffDelay, connect, decodeClaims, login, ProblemError } from "../src/index.js";
 import { refreshAt } from "../src/tokens.js";
-import { fakeEnv, flush, token } from "./fakes.js";
+import { fakeEnv, flush, orderCreated, token } from "./fakes.js";
 
 describe("tokens", () => {
   it("decodes claims and plans the refresh at 75% of the life, at most a minute early", () => {
@@ -12,41 +12,83 @@ describe("tokens", () => {
     expect(decodeClaims("not-a-jwt")).toEqual({});
   });
 
-  it("refreshes before expiry, and on close 4001 reconnects with the fresh token", async () => {
-    const fake = fakeEnv();
+  function refreshing(fake: ReturnType<typeof fakeEnv>, ttl: number, failFirst = false) {
     const now = Math.floor(fake.clock.now() / 1000);
-    let current = token({ exp: now + 20, iat: now, n: 0 });
-    let refreshes = 0;
+    const session = { current: token({ exp: now + ttl, iat: now, n: 0 }), refreshes: 0, failures: 0 };
     const client = connect({
       gatewayUrl: "http://gw.test",
       realtimeUrl: "ws://rt.test",
-      getToken: () => current,
+      getToken: () => session.current,
       refreshToken: async () => {
-        refreshes += 1;
+        if (failFirst && session.failures === 0) {
+          session.failures += 1;
+          throw new TypeError("Failed to fetch");
+        }
+        session.refreshes += 1;
         const at = Math.floor(fake.clock.now() / 1000);
-        current = token({ exp: at + 20, iat: at, n: refreshes });
-        return current;
+        session.current = token({ exp: at + ttl, iat: at, n: session.refreshes });
+        return session.current;
       },
       env: fake.env,
     });
+    return { client, session };
+  }
+
+  it("refreshes before expiry and moves the stream to a socket with the new token, losing and repeating nothing", async () => {
+    const fake = fakeEnv();
+    const { client, session } = refreshing(fake, 20);
+    const seen: number[] = [];
+    client.listen((e) => seen.push(e.seq));
+    const states = new Set<string>();
+    client.subscribe(() => states.add(client.state.connection));
     await flush();
     const first = fake.lastSocket();
-    expect(first.token).toBe(token({ exp: now + 20, iat: now, n: 0 }));
-    first.ready(0);
+    first.event(orderCreated(1));
+    first.ready(1);
     await fake.clock.advance(14_999);
-    expect(refreshes).toBe(0);
+    expect(session.refreshes).toBe(0);
     await fake.clock.advance(1);
-    expect(refreshes).toBe(1); // at 15 s of a 20 s token
-    // The server closes the socket when the token it was opened with expires.
-    await fake.clock.advance(5_000);
-    first.serverClose(4001, "token expired; reconnect with after=0");
-    await fake.clock.advance(0);
+    expect(session.refreshes).toBe(1); // at 15 s of a 20 s token
     const second = fake.lastSocket();
     expect(second).not.toBe(first);
-    expect(second.token).toBe(current);
-    expect(second.after).toBe(0);
-    expect(refreshes).toBe(1); // the proactive refresh was enough
-    expect(client.state.connection).toBe("reconnecting");
+    expect(second.token).toBe(session.current);
+    expect(second.after).toBe(1);
+    // Both deliver while they overlap; each seq is applied once.
+    first.event(orderCreated(2));
+    second.event(orderCreated(2));
+    second.event(orderCreated(3));
+    first.event(orderCreated(3));
+    second.ready(3);
+    await flush();
+    expect(first.closedByClient).toBe(1000);
+    first.serverClose(4001); // late: ignored
+    second.event(orderCreated(4));
+    await fake.clock.advance(1_000);
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(fake.sockets).toHaveLength(2);
+    expect(client.state.connection).toBe("live");
+    expect(states.has("reconnecting")).toBe(false);
+  });
+
+  it("when the early refresh failed, close 4001 refreshes and reconnects after the last seq", async () => {
+    const fake = fakeEnv();
+    const { client, session } = refreshing(fake, 20, true);
+    await flush();
+    const first = fake.lastSocket();
+    first.event(orderCreated(1));
+    first.ready(1);
+    await fake.clock.advance(15_000);
+    expect(session.failures).toBe(1);
+    expect(fake.sockets).toHaveLength(1);
+    expect(client.state.connection).toBe("live"); // a failed early refresh is not the end
+    await fake.clock.advance(5_000);
+    first.serverClose(4001, "token expired; reconnect with after=1");
+    await fake.clock.advance(0);
+    expect(session.refreshes).toBe(1);
+    const second = fake.lastSocket();
+    expect(second).not.toBe(first);
+    expect(second.token).toBe(session.current);
+    expect(second.after).toBe(1);
   });
 
   it("a refused request refreshes once and retries; a refused refresh ends the session", async () => {
