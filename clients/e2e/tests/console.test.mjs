@@ -198,6 +198,12 @@ describe("the household console", () => {
 
   test("a token that expires mid-session is refreshed without losing an event", async () => {
     const page = await openConsole(browser, stack, households.a);
+    // Every connection state the page shows from now on.
+    await page.evaluate(() => {
+      const badge = document.querySelector("[data-testid=connection]");
+      window.shownStates = [badge.textContent];
+      new MutationObserver(() => window.shownStates.push(badge.textContent)).observe(badge, { childList: true, characterData: true, subtree: true });
+    });
     const start = (await seqsOf(page)).received.length;
     const began = Date.now();
     const sent = [];
@@ -219,6 +225,10 @@ describe("the household console", () => {
     for (const seq of sent) assert.ok(received.includes(seq), `seq ${seq} was lost`);
     expectEachOnce(received, "onEvent");
     assert.ok(received.length - start >= sent.length);
+    // The refresh ahead of expiry moved the stream to a socket with the new
+    // token before the old one expired: the page never showed "reconnecting".
+    const shown = await page.evaluate(() => window.shownStates);
+    assert.ok(!shown.includes("reconnecting"), `connection states shown: ${shown}`);
     // Still a working session: a command from the page goes through.
     assert.match(await placeOrder(page), /new order: succeeded/);
     console.log(`# ${refreshes.length} refresh(es) over ${Math.round((Date.now() - began) / 1000)} s; ${sent.length} events, each once`);

@@ -98,12 +98,23 @@ export function KitchenClientProvider(props: { client: KitchenClient | null; chi
   return createElement(ClientContext.Provider, { value: props.client }, props.children);
 }
 
+// One watcher per (client, view, key), shared by every component that reads it.
+const watchers = new WeakMap<KitchenClient, Map<string, ViewWatcher<unknown>>>();
+function watcherFor<V>(client: KitchenClient, name: string, key?: string): ViewWatcher<V> {
+  let byView = watchers.get(client);
+  if (!byView) watchers.set(client, (byView = new Map()));
+  const id = `${name}\u0000${key ?? ""}`;
+  let watcher = byView.get(id);
+  if (!watcher) byView.set(id, (watcher = new ViewWatcher<unknown>(client, name, key)));
+  return watcher as ViewWatcher<V>;
+}
+
 const LOADING_VIEW: ViewSnapshot<never> = { isLoading: true, error: null, seq: -1, view: undefined };
 
 /** `GET /v1/views/{name}` of the household below `<KitchenClientProvider>`, fetched again when the stream moves past it. */
 export function useView<V = unknown>(name: string, key?: string): ViewSnapshot<V> {
   const client = useContext(ClientContext);
-  const watcher = useMemo(() => (client ? new ViewWatcher<V>(client, name, key) : null), [client, name, key]);
+  const watcher = useMemo(() => (client ? watcherFor<V>(client, name, key) : null), [client, name, key]);
   return useSyncExternalStore(
     watcher ? watcher.subscribe : noSubscription,
     watcher ? watcher.getSnapshot : () => LOADING_VIEW as ViewSnapshot<V>,
