@@ -47,6 +47,7 @@ export function Household(props: { tenantId: string; role: string; userId: strin
       {stream.error && stream.connection !== "live" && (
         <p className="error" role="alert" data-testid="stream-error">
           {stream.error.message}
+          {stream.connection === "closed" && <button onClick={props.onLogout}>Log in again</button>}
         </p>
       )}
       {stream.isLoading ? (
