@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::env::{Findings, Phase, Run};
-use crate::load::{closed_loop, one_at_a_time, Op, Outcome};
+use crate::load::{check, closed_loop, one_at_a_time, Op};
 use crate::raw_temporal::{self, RawWorker, SAGA_STEPS};
 use crate::report::Row;
 use crate::stack::Service;
@@ -103,18 +103,6 @@ impl Platform {
             tokio::time::sleep(POLL).await;
         }
     }
-}
-
-fn check(what: &str, outcome: &Outcome) -> anyhow::Result<()> {
-    if outcome.failed > 0 {
-        bail!(
-            "{what}: {} of {} failed: {:?}",
-            outcome.failed,
-            outcome.failed + outcome.completed,
-            outcome.first_error
-        );
-    }
-    Ok(())
 }
 
 pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {

@@ -26,6 +26,7 @@ mod machine;
 mod raw_fanout;
 mod raw_temporal;
 mod report;
+mod seed;
 mod stack;
 mod stats;
 mod views;

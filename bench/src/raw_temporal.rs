@@ -138,40 +138,37 @@ impl Drop for RawWorker {
     }
 }
 
+/// A [`Start`] of workflow `$run` (what it is called in errors: `$what`).
+macro_rules! start {
+    ($run:path, $what:literal) => {
+        Arc::new(|client: Client, input, options| {
+            Box::pin(async move {
+                let handle = client
+                    .start_workflow($run, input, options)
+                    .await
+                    .context(concat!("starting the ", $what))?;
+                handle
+                    .get_result(WorkflowGetResultOptions::default())
+                    .await
+                    .context(concat!("awaiting the ", $what))?;
+                Ok(())
+            })
+        })
+    };
+}
+
 /// Start the trivial workflow and await its result: one operation.
 pub fn op(client: Client, task_queue: String) -> Op {
-    let start: Start = Arc::new(|client, input, options| {
-        Box::pin(async move {
-            let handle = client
-                .start_workflow(TrivialWorkflow::run, input, options)
-                .await
-                .context("starting the trivial workflow")?;
-            handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await
-                .context("awaiting the trivial workflow")?;
-            Ok(())
-        })
-    });
-    timed(client, task_queue, start)
+    timed(
+        client,
+        task_queue,
+        start!(TrivialWorkflow::run, "trivial workflow"),
+    )
 }
 
 /// Start the trivial saga (row 8's baseline) and await its result.
 pub fn saga_op(client: Client, task_queue: String) -> Op {
-    let start: Start = Arc::new(|client, input, options| {
-        Box::pin(async move {
-            let handle = client
-                .start_workflow(TrivialSaga::run, input, options)
-                .await
-                .context("starting the trivial saga")?;
-            handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await
-                .context("awaiting the trivial saga")?;
-            Ok(())
-        })
-    });
-    timed(client, task_queue, start)
+    timed(client, task_queue, start!(TrivialSaga::run, "trivial saga"))
 }
 
 /// Starts one workflow (of a given type) and awaits it.
