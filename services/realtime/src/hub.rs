@@ -52,11 +52,13 @@ pub(crate) struct Outcome {
     pub(crate) text: bytestring::ByteString,
 }
 
-/// What a socket's queue carries, in the order its socket sends it.
+/// What a socket's queue carries, in the order its socket sends it. Outcomes
+/// released together travel as one delivery: a burst of commands takes few
+/// queue slots, as its events do.
 #[derive(Debug, Clone)]
 pub(crate) enum Delivery {
     Events(Batch),
-    Outcome(Arc<Outcome>),
+    Outcomes(Arc<Vec<Arc<Outcome>>>),
 }
 
 /// Frames per database read when a room catches up.
@@ -279,7 +281,7 @@ async fn run(
             Command::OutcomeRead { tenant, outcome } => {
                 if let Some(room) = rooms.get_mut(&tenant) {
                     if room.fetched.is_some_and(|f| f >= outcome.last_seq) {
-                        broadcast(room, Delivery::Outcome(outcome));
+                        broadcast(room, Delivery::Outcomes(Arc::new(vec![outcome])));
                     } else {
                         room.target = room.target.max(outcome.last_seq);
                         room.waiting_outcomes.push(outcome);
@@ -369,8 +371,8 @@ fn release_outcomes(room: &mut Room) {
         .into_iter()
         .partition(|o| o.last_seq <= fetched);
     room.waiting_outcomes = waiting;
-    for outcome in ready {
-        broadcast(room, Delivery::Outcome(outcome));
+    if !ready.is_empty() {
+        broadcast(room, Delivery::Outcomes(Arc::new(ready)));
     }
 }
 

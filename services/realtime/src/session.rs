@@ -202,15 +202,17 @@ pub(crate) async fn run(
                     };
                     let batch = match delivery {
                         Delivery::Events(batch) => batch,
-                        Delivery::Outcome(outcome) => {
-                            // Its events go first (the hub queues it behind
-                            // them; a socket that joined after they were handed
-                            // out reads them from the table).
-                            if outcome.last_seq > socket.last {
-                                socket.send_from_table(Some(outcome.last_seq)).await?;
+                        Delivery::Outcomes(outcomes) => {
+                            for outcome in outcomes.iter() {
+                                // Its events go first (the hub queues it behind
+                                // them; a socket that joined after they were
+                                // handed out reads them from the table).
+                                if outcome.last_seq > socket.last {
+                                    socket.send_from_table(Some(outcome.last_seq)).await?;
+                                }
+                                socket.send(outcome.text.clone()).await?;
+                                socket.metrics.outcome_frames_sent.inc();
                             }
-                            socket.send(outcome.text.clone()).await?;
-                            socket.metrics.outcome_frames_sent.inc();
                             continue;
                         }
                     };

@@ -28,6 +28,8 @@ struct Rt {
     db: TestDb,
     settings: Settings,
     realtime: String,
+    /// `http://host:port`, for `/metrics`.
+    http: String,
     store: PgEventStore,
     queue: PgCommandQueue,
     uow: CommandUnitOfWork,
@@ -46,6 +48,7 @@ impl Rt {
             queue: PgCommandQueue::new(db.pool(DbRole::Gateway)),
             uow: CommandUnitOfWork::new(db.pool(DbRole::Worker)),
             realtime: format!("ws://{address}"),
+            http: format!("http://{address}"),
             settings,
             db,
         }
@@ -58,6 +61,19 @@ impl Rt {
     ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
         let token = tokens::valid(&self.settings.auth, tenant);
         socket::stream_request(&self.realtime, Some(&token), query)
+    }
+
+    /// Waits (10 s at most) until the unlabelled counter `series` reads `want`.
+    async fn wait_metric(&self, series: &str, want: f64) {
+        let url = format!("{}/metrics", self.http);
+        kitchen_test_support::poll::until(Duration::from_secs(10), series, || async {
+            let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+            let value: f64 = text
+                .lines()
+                .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())?;
+            (value == want).then_some(())
+        })
+        .await;
     }
 
     /// A socket of `tenant` past its `ready` frame (returned).
@@ -202,6 +218,8 @@ async fn outcomes_follow_their_events_on_every_socket_of_their_tenant_and_no_oth
     let outcomes = outcomes_in_order(&mut b1, b, &[id]).await;
     assert_eq!(outcomes[&id.to_string()]["eventSeqs"], json!([1]));
     quiet(&mut a1).await;
+    rt.wait_metric("kitchen_realtime_outcome_frames_sent_total", 41.0)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -307,6 +325,7 @@ async fn an_after_beyond_the_head_or_another_epoch_is_reset_with_the_real_head_a
             "{query}"
         );
     }
+    rt.wait_metric("kitchen_realtime_resets_total", 4.0).await;
     // A malformed epoch is refused before any socket exists.
     assert_eq!(
         socket::refused(rt.request(tenant, "after=1&epoch=yesterday")).await,
