@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::cpu::CpuSample;
 use crate::env::{create_order_payload, Findings, Phase, Run};
-use crate::load::{closed_loop, one_at_a_time, open_loop, Op, Outcome};
+use crate::load::{check, closed_loop, one_at_a_time, open_loop, Op, Outcome};
 use crate::raw_temporal::{self, RawWorker};
 use crate::report::Row;
 use crate::stack::Service;
@@ -84,18 +84,6 @@ async fn open_sockets(realtime: &str, tokens: &[String], waiters: &Waiters) -> a
                 }
             }
         });
-    }
-    Ok(())
-}
-
-fn check(what: &str, outcome: &Outcome) -> anyhow::Result<()> {
-    if outcome.failed > 0 {
-        bail!(
-            "{what}: {} of {} failed: {:?}",
-            outcome.failed,
-            outcome.failed + outcome.completed,
-            outcome.first_error
-        );
     }
     Ok(())
 }

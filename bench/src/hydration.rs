@@ -7,68 +7,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use kitchen_adapters::config::DbRole;
-use kitchen_domain::{AggregateId, TenantId};
-use kitchen_test_support::fixtures;
+use kitchen_domain::TenantId;
 use secrecy::ExposeSecret;
 
 use crate::env::{Findings, Phase, Run};
 use crate::report::Row;
+use crate::seed::{self, Snapshots};
 use crate::stack::Service;
 use crate::stats::Percentiles;
 
 /// Rows per INSERT statement while seeding.
-const CHUNK: usize = 50_000;
-
-/// Seeds `orders` orders with `per_order` events each (seqs gapless), their
-/// snapshots and the tenant's sequence, in bulk SQL as the worker role.
-async fn seed(
-    phase: &Phase,
-    tenant: TenantId,
-    orders: usize,
-    per_order: usize,
-) -> anyhow::Result<()> {
-    let mut conn =
-        AsyncPgConnection::establish(phase.db.url(DbRole::Worker).expose_secret()).await?;
-    let template_id = AggregateId::new_random();
-    let created = fixtures::order_created(template_id);
-    let (payload, created_version) = (created.payload.to_string(), created.schema_version);
-    // Snapshots at the current state shape, as the worker writes them (an
-    // older shape would be rebuilt from events on every read).
-    let state_version = kitchen_domain::catalog::state_version("order").context("order state")?;
-    let snapshot = fixtures::created_snapshot(template_id).to_string();
-    let versions_per_chunk = (CHUNK / orders).max(1);
-    let order_id = format!("md5('{tenant}' || n)::uuid");
-    let mut first = 1;
-    while first <= per_order {
-        let last = (first + versions_per_chunk - 1).min(per_order);
-        conn.batch_execute(&format!(
-            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true);
-             INSERT INTO events (tenant_id, id, aggregate_type, aggregate_id, version, seq, type, schema_version, payload, causation_id, correlation_id)
-             SELECT '{tenant}', gen_random_uuid(), 'order', {order_id}, v, (v - 1) * {orders} + n,
-                    CASE WHEN v = 1 THEN 'OrderCreated' ELSE 'OrderStatusUpdated' END,
-                    CASE WHEN v = 1 THEN {created_version} ELSE 1 END,
-                    '{payload}'::jsonb, gen_random_uuid(), gen_random_uuid()
-             FROM generate_series({first}, {last}) v, generate_series(1, {orders}) n;
-             COMMIT"
-        ))
-        .await
-        .context("seeding events")?;
-        first = last + 1;
-    }
-    conn.batch_execute(&format!(
-        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true);
-         INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq, schema_version)
-         SELECT '{tenant}', {order_id}, 'order', replace('{snapshot}', '{template_id}', ({order_id})::text)::jsonb,
-                {per_order}, ({per_order} - 1) * {orders} + n, {state_version}
-         FROM generate_series(1, {orders}) n;
-         INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES ('{tenant}', {orders} * {per_order});
-         COMMIT; ANALYZE events; ANALYZE aggregates"
-    ))
-    .await
-    .context("seeding snapshots")?;
-    Ok(())
-}
-
 async fn time_snapshot(
     http: &reqwest::Client,
     url: &str,
@@ -118,7 +66,7 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     for per_order in [1, run.size(100, 10)] {
         let tenant = phase.db.active_tenant().await;
         let seeding = Instant::now();
-        seed(&phase, tenant, orders, per_order).await?;
+        seed::orders(&phase, tenant, orders, per_order, Snapshots::Current).await?;
         let seeded_in = seeding.elapsed();
         let token = phase.token(tenant);
         let seq = orders * per_order;

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::bail;
+
 use crate::stats::Percentiles;
 
 /// One operation (a command, a workflow, an insert): resolves to its latency.
@@ -58,6 +60,19 @@ impl Outcome {
             first_error,
         }
     }
+}
+
+/// An error naming `what` if any operation of `outcome` failed.
+pub fn check(what: &str, outcome: &Outcome) -> anyhow::Result<()> {
+    if outcome.failed > 0 {
+        bail!(
+            "{what}: {} of {} failed: {:?}",
+            outcome.failed,
+            outcome.failed + outcome.completed,
+            outcome.first_error
+        );
+    }
+    Ok(())
 }
 
 /// `n` operations, each started when the previous one finished.

@@ -4,8 +4,8 @@
 //!   scripts/bench            # full run (release build, own Temporal dev server)
 //!   scripts/bench --smoke    # seconds-long sizes: checks the bench works
 //!
-//! Options (`kitchen-bench --help`): --smoke, --only 1,2,3,4,5,6,7 (rows; 2 and
-//! 3 run together), --json PATH (default target/bench/results.json).
+//! Options (`kitchen-bench --help`): --smoke, --only 1,2,3,4,5,6,7,8,9 (rows; 2
+//! and 3 run together, and 8 and 9), --json PATH (default target/bench/results.json).
 //! Needs PostgreSQL (as the tests do), a Temporal dev server at
 //! KITCHEN__TEMPORAL__ADDRESS, and the service binaries next to this one.
 #![forbid(unsafe_code)]
@@ -20,11 +20,13 @@ mod fanout;
 mod gateway_accept;
 mod histogram;
 mod hydration;
+mod lifecycle;
 mod load;
 mod machine;
 mod raw_fanout;
 mod raw_temporal;
 mod report;
+mod seed;
 mod stack;
 mod stats;
 mod views;
@@ -55,13 +57,13 @@ struct Args {
     /// Seconds-long sizes: checks that the bench works (figures are not meaningful).
     #[arg(long)]
     smoke: bool,
-    /// The rows to run, e.g. 1,4 (rows 2 and 3 run together).
+    /// The rows to run, e.g. 1,4 (rows 2 and 3 run together, and rows 8 and 9).
     #[arg(
         long = "only",
         value_name = "ROWS",
         value_delimiter = ',',
         value_parser = row,
-        default_value = "1,2,4,5,6,7"
+        default_value = "1,2,4,5,6,7,8"
     )]
     rows: Vec<u8>,
     /// Where the JSON report goes (service logs go to `logs/` beside it).
@@ -87,7 +89,8 @@ fn row(text: &str) -> Result<u8, String> {
         "5" => Ok(5),
         "6" => Ok(6),
         "7" => Ok(7),
-        other => Err(format!("unknown row {other:?} (rows are 1 to 7)")),
+        "8" | "9" => Ok(8),
+        other => Err(format!("unknown row {other:?} (rows are 1 to 9)")),
     }
 }
 
@@ -148,7 +151,8 @@ async fn main() -> anyhow::Result<()> {
             4 => "row 4: event appends",
             5 => "row 5: fan-out",
             6 => "row 6: hydration",
-            _ => "row 7: read models",
+            7 => "row 7: read models",
+            _ => "rows 8-9: provisioning and login",
         };
         println!("== {name}");
         let result = match row {
@@ -157,7 +161,8 @@ async fn main() -> anyhow::Result<()> {
             4 => append::run(&run, &mut findings).await,
             5 => fanout::run(&run, &mut findings).await,
             6 => hydration::run(&run, &mut findings).await,
-            _ => views::run(&run, &mut findings).await,
+            7 => views::run(&run, &mut findings).await,
+            _ => lifecycle::run(&run, &mut findings).await,
         };
         result.with_context(|| format!("{name} failed"))?;
         println!("   ({:.1} s)", phase.elapsed().as_secs_f64());
@@ -203,14 +208,15 @@ mod tests {
         let a = parse(&[]).unwrap();
         assert_eq!(
             (a.smoke, a.rows.as_slice()),
-            (false, &[1, 2, 4, 5, 6, 7][..])
+            (false, &[1, 2, 4, 5, 6, 7, 8][..])
         );
         let a = parse(&["--smoke", "--only", "2,3", "--json", "x.json"]).unwrap();
         assert_eq!(
             (a.smoke, a.rows.as_slice(), a.json),
             (true, &[2][..], PathBuf::from("x.json"))
         );
-        assert!(parse(&["--only", "8"])
+        assert_eq!(parse(&["--only", "8,9"]).unwrap().rows, [8]);
+        assert!(parse(&["--only", "10"])
             .unwrap_err()
             .to_string()
             .contains("unknown row"));

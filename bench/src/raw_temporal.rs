@@ -16,7 +16,8 @@ use temporalio_client::{
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    LocalActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext, WorkflowResult,
+    ActivityOptions, LocalActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext,
+    WorkflowResult,
 };
 
 use crate::load::Op;
@@ -40,6 +41,33 @@ impl TrivialWorkflow {
             .await?)
     }
 }
+
+/// The raw baseline of the provisioning saga (row 8): as many regular
+/// activities, one after another, as the saga has steps, each doing nothing.
+#[workflow]
+#[derive(Default)]
+pub struct TrivialSaga;
+
+#[workflow_methods]
+impl TrivialSaga {
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        command: CommandRef,
+    ) -> WorkflowResult<String> {
+        let mut last = String::new();
+        for _ in 0..SAGA_STEPS {
+            let options = ActivityOptions::start_to_close_timeout(Duration::from_secs(30));
+            last = ctx
+                .execute_activity(TrivialActivities::echo, command.clone(), options)
+                .await?;
+        }
+        Ok(last)
+    }
+}
+
+/// The provisioning saga's steps (validate, tenant, admin, initial data, activate).
+pub const SAGA_STEPS: usize = kitchen_domain::platform::Step::ALL.len();
 
 pub struct TrivialActivities;
 
@@ -79,6 +107,7 @@ impl RawWorker {
                     kitchen_temporal::connect_with_retry(&settings, "bench-raw-worker").await?;
                 let options = WorkerOptions::new(settings.task_queue.clone())
                     .register_workflow::<TrivialWorkflow>()?
+                    .register_workflow::<TrivialSaga>()?
                     .register_activities(TrivialActivities)
                     .build();
                 let mut worker = Worker::new(&sdk, client, options).context("raw worker")?;
@@ -109,11 +138,55 @@ impl Drop for RawWorker {
     }
 }
 
+/// A [`Start`] of workflow `$run` (what it is called in errors: `$what`).
+macro_rules! start {
+    ($run:path, $what:literal) => {
+        Arc::new(|client: Client, input, options| {
+            Box::pin(async move {
+                let handle = client
+                    .start_workflow($run, input, options)
+                    .await
+                    .context(concat!("starting the ", $what))?;
+                handle
+                    .get_result(WorkflowGetResultOptions::default())
+                    .await
+                    .context(concat!("awaiting the ", $what))?;
+                Ok(())
+            })
+        })
+    };
+}
+
 /// Start the trivial workflow and await its result: one operation.
 pub fn op(client: Client, task_queue: String) -> Op {
+    timed(
+        client,
+        task_queue,
+        start!(TrivialWorkflow::run, "trivial workflow"),
+    )
+}
+
+/// Start the trivial saga (row 8's baseline) and await its result.
+pub fn saga_op(client: Client, task_queue: String) -> Op {
+    timed(client, task_queue, start!(TrivialSaga::run, "trivial saga"))
+}
+
+/// Starts one workflow (of a given type) and awaits it.
+type Start = Arc<
+    dyn Fn(
+            Client,
+            CommandRef,
+            WorkflowStartOptions,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// An operation: a fresh workflow id, `start`, and the time it took.
+fn timed(client: Client, task_queue: String, start: Start) -> Op {
     Arc::new(move |_| {
-        let client = client.clone();
-        let task_queue = task_queue.clone();
+        let (client, task_queue, start) = (client.clone(), task_queue.clone(), start.clone());
         Box::pin(async move {
             let input = CommandRef {
                 tenant_id: TenantId::new_random(),
@@ -124,14 +197,7 @@ pub fn op(client: Client, task_queue: String) -> Op {
             let options = WorkflowStartOptions::new(task_queue, id)
                 .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
                 .build();
-            let handle = client
-                .start_workflow(TrivialWorkflow::run, input, options)
-                .await
-                .context("starting the trivial workflow")?;
-            handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await
-                .context("awaiting the trivial workflow")?;
+            start(client, input, options).await?;
             Ok(started.elapsed())
         })
     })

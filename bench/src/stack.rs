@@ -76,6 +76,16 @@ impl Service {
         settings: &Settings,
         log_dir: &std::path::Path,
     ) -> anyhow::Result<Service> {
+        Self::start_with(name, settings, log_dir, &[]).await
+    }
+
+    /// [`Service::start`] with more settings (`KITCHEN__...` variables).
+    pub async fn start_with(
+        name: &'static str,
+        settings: &Settings,
+        log_dir: &std::path::Path,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Service> {
         let port = free_port();
         let port_var = match name {
             "command-gateway" => "KITCHEN__GATEWAY__PORT",
@@ -89,6 +99,7 @@ impl Service {
         let child = Command::new(binary(name)?)
             .envs(environment(settings))
             .env(port_var, port.to_string())
+            .envs(extra.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -19,58 +19,9 @@ use secrecy::ExposeSecret;
 
 use crate::env::{Findings, Phase, Run};
 use crate::report::Row;
+use crate::seed::{self, Snapshots};
 use crate::stack::Service;
 use crate::stats::Percentiles;
-
-/// Events per INSERT statement while seeding.
-const CHUNK: usize = 50_000;
-
-/// Seeds `orders` orders with `per_order` events each (seqs gapless) and the
-/// tenant's sequence, in bulk SQL as the worker, with NO views (as a log
-/// written before its projections): OrderCreated, then one
-/// OrderStatusUpdated (placed -> confirmed), then OrderDue repeatedly.
-async fn seed(
-    phase: &Phase,
-    tenant: TenantId,
-    orders: usize,
-    per_order: usize,
-) -> anyhow::Result<()> {
-    let mut conn =
-        AsyncPgConnection::establish(phase.db.url(DbRole::Worker).expose_secret()).await?;
-    let template = AggregateId::new_random();
-    let created = fixtures::order_created(template);
-    let (payload, version) = (created.payload.to_string(), created.schema_version);
-    let order_id = format!("md5('{tenant}' || n)::uuid");
-    let versions_per_chunk = (CHUNK / orders).max(1);
-    let mut first = 1;
-    while first <= per_order {
-        let last = (first + versions_per_chunk - 1).min(per_order);
-        conn.batch_execute(&format!(
-            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true);
-             INSERT INTO events (tenant_id, id, aggregate_type, aggregate_id, version, seq, type, schema_version, payload, causation_id, correlation_id)
-             SELECT '{tenant}', gen_random_uuid(), 'order', {order_id}, v, (v - 1) * {orders} + n,
-                    CASE v WHEN 1 THEN 'OrderCreated' WHEN 2 THEN 'OrderStatusUpdated' ELSE 'OrderDue' END,
-                    CASE v WHEN 1 THEN {version} ELSE 1 END,
-                    CASE v WHEN 1 THEN replace('{payload}', '{template}', ({order_id})::text)::jsonb
-                           WHEN 2 THEN jsonb_build_object('orderId', {order_id}, 'from', 'placed', 'to', 'confirmed')
-                           ELSE jsonb_build_object('orderId', {order_id}, 'scheduledFor', '2030-01-01T18:30:00Z') END,
-                    gen_random_uuid(), gen_random_uuid()
-             FROM generate_series({first}, {last}) v, generate_series(1, {orders}) n;
-             COMMIT"
-        ))
-        .await
-        .context("seeding events")?;
-        first = last + 1;
-    }
-    conn.batch_execute(&format!(
-        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true);
-         INSERT INTO tenant_sequences (tenant_id, last_seq) VALUES ('{tenant}', {orders} * {per_order});
-         COMMIT; ANALYZE events"
-    ))
-    .await
-    .context("seeding the sequence")?;
-    Ok(())
-}
 
 async fn run_rebuild(phase: &Phase, scope: RebuildScope) -> anyhow::Result<(Duration, Duration)> {
     let options = RebuildOptions {
@@ -125,7 +76,7 @@ async fn time_raw(phase: &Phase, tenant: TenantId) -> anyhow::Result<Duration> {
 async fn board(run: &Run, phase: &Phase, out: &mut Findings) -> anyhow::Result<()> {
     let orders = run.size(10_000, 500);
     let tenant = phase.db.active_tenant().await;
-    seed(phase, tenant, orders, 1).await?;
+    seed::orders(phase, tenant, orders, 1, Snapshots::None).await?;
     let (built_in, _) = run_rebuild(phase, RebuildScope::VersionChanges).await?;
     let gateway = Service::start("command-gateway", &phase.settings, &run.log_dir).await?;
     let http = reqwest::Client::new();
@@ -177,7 +128,7 @@ async fn rebuild_under_appends(run: &Run, phase: &Phase, out: &mut Findings) -> 
     let events = orders * per_order;
     let tenant = phase.db.active_tenant().await;
     let seeding = Instant::now();
-    seed(phase, tenant, orders, per_order).await?;
+    seed::orders(phase, tenant, orders, per_order, Snapshots::None).await?;
     let seeded_in = seeding.elapsed();
     // The views exist (as before a deployment), then orderBoard is rebuilt.
     let (initial, _) = run_rebuild(phase, RebuildScope::VersionChanges).await?;

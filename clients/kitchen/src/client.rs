@@ -160,9 +160,21 @@ impl Client {
             match message? {
                 Message::Text(text) => match serde_json::from_str::<StreamFrame>(&text) {
                     Ok(StreamFrame::Event { event }) => self.shown.streamed(&event, &out),
-                    Ok(StreamFrame::Ready { seq }) => {
+                    Ok(StreamFrame::Ready { seq, .. }) => {
                         out.line(format!("-- caught up at seq {seq}; live events follow"))
                     }
+                    Ok(StreamFrame::Command {
+                        command_id,
+                        status,
+                        rejection,
+                        ..
+                    }) => out.line(format!(
+                        "-- command {command_id} {status}{}",
+                        rejection.map_or(String::new(), |r| format!(": {}", r.reason))
+                    )),
+                    Ok(StreamFrame::Reset { head, .. }) => out.line(format!(
+                        "-- the log's head is {head}: this client's place is not in it; watch again with --after 0"
+                    )),
                     // A frame this CLI does not know yet: show it as it came.
                     Err(_) => out.line(&text),
                 },

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod cors;
 mod login;
 pub mod metrics;
 pub mod openapi;

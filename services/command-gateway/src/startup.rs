@@ -3,17 +3,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use kitchen_adapters::auth::JwtVerifier;
 use kitchen_adapters::config::{DbRole, Settings};
-use kitchen_adapters::edge::{BoundServer, Check, Listen, Readiness};
+use kitchen_adapters::edge::{BoundServer, Check, Listen, OriginPolicy, Readiness};
 use kitchen_adapters::postgres::platform::PlatformStore;
 use kitchen_adapters::postgres::{self, PgCommandQueue, PgEventStore, PgPool};
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_adapters::tenant_gate::TenantGate;
 
+use crate::cors;
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::routes::console::{self, ConsoleSettings};
 
 /// Shared by every request.
 #[derive(Clone)]
@@ -74,6 +77,12 @@ pub fn build_with_pool(
         metrics: Arc::new(Metrics::new()?),
         max_body_bytes: settings.gateway.max_body_bytes,
     };
+    let origins = OriginPolicy::new(&settings.edge.allowed_origins);
+    let console_settings = ConsoleSettings::new(settings);
+    let console_dir = console::console_dir(settings)?;
+    if let Some(dir) = &console_dir {
+        tracing::info!(dir = %dir.display(), "serving the household console under /console/");
+    }
     let listen = Listen {
         service: "command-gateway",
         host: &settings.gateway.host,
@@ -82,12 +91,22 @@ pub fn build_with_pool(
         workers: None,
     };
     let server = BoundServer::bind(&listen, shutdown, move || {
-        App::new()
+        let app = App::new()
             .app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::new(origins.clone()))
+            .app_data(web::Data::new(console_settings.clone()))
             .app_data(routes::path_config())
             .app_data(routes::query_config())
-            .configure(routes::configure)
-            .default_service(web::to(routes::not_found))
+            .configure(routes::configure);
+        // Files after the routes, so `/console/config.json` is the route's.
+        let app = match &console_dir {
+            Some(dir) => app.service(console::files(dir)),
+            None => app,
+        };
+        app.default_service(web::to(routes::not_found))
+            // The last `wrap` runs first: other origins are refused before CORS.
+            .wrap(cors::cors(&origins))
+            .wrap(from_fn(cors::refuse_other_origins))
     })?;
     Ok(server)
 }

@@ -1,21 +1,28 @@
 //! The hub: one task that owns the tenant rooms. The single LISTEN connection
-//! tells it which tenant has new events; it reads them once from the table (by
-//! seq, through RLS) and hands the same serialised frames to every socket of that
-//! tenant. A socket whose queue is full is dropped from its room and told so:
-//! memory never grows with a stuck client. On shutdown the hub stops and drops
-//! every queue (sockets close with 1001 and their resume hint).
+//! tells it which tenant has new events (`events`) and which command became
+//! final (`command_outcomes`); it reads them once from the tables (through
+//! RLS) and hands the same serialised frames to every socket of that tenant.
+//! An outcome is queued behind the events of its command: it waits in the room
+//! until the room has handed out its last seq (the socket fills any gap from
+//! the table too). A socket whose queue is full is dropped from its room and
+//! told so: memory never grows with a stuck client. On shutdown the hub stops
+//! and drops every queue (sockets close with 1001 and their resume hint).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use kitchen_adapters::postgres::listen::ListenHealth;
-use kitchen_adapters::postgres::listen::{self, Heard};
-use kitchen_adapters::postgres::notify::{parse_events_notification, EVENTS_CHANNEL};
+use kitchen_adapters::postgres::listen::{self, HeardOn};
+use kitchen_adapters::postgres::notify::{
+    parse_command_outcome_notification, parse_events_notification, COMMAND_OUTCOMES_CHANNEL,
+    EVENTS_CHANNEL,
+};
+use kitchen_adapters::postgres::stream::final_outcome;
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::ports::EventStore;
-use kitchen_domain::{Seq, TenantId};
+use kitchen_domain::{CommandId, Seq, TenantId};
 use secrecy::SecretString;
 use tokio::sync::mpsc;
 
@@ -36,13 +43,31 @@ pub(crate) struct Frame {
 /// Consecutive events of one tenant, shared by every socket of the room.
 pub(crate) type Batch = Arc<Vec<Frame>>;
 
+/// A command's outcome frame, serialised once.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// The largest seq the command appended (0: none); the frame goes on a
+    /// socket only once that event's frame has.
+    pub(crate) last_seq: i64,
+    pub(crate) text: bytestring::ByteString,
+}
+
+/// What a socket's queue carries, in the order its socket sends it. Outcomes
+/// released together travel as one delivery: a burst of commands takes few
+/// queue slots, as its events do.
+#[derive(Debug, Clone)]
+pub(crate) enum Delivery {
+    Events(Batch),
+    Outcomes(Arc<Vec<Arc<Outcome>>>),
+}
+
 /// Frames per database read when a room catches up.
 const FETCH_PAGE: u32 = 1000;
 
 /// A socket's membership: its queue and whether it was dropped for lagging.
 #[derive(Debug)]
 pub(crate) struct Subscription {
-    pub(crate) batches: mpsc::Receiver<Batch>,
+    pub(crate) deliveries: mpsc::Receiver<Delivery>,
     pub(crate) lagged: Arc<AtomicBool>,
     id: u64,
     tenant: TenantId,
@@ -63,14 +88,19 @@ enum Command {
     Join {
         tenant: TenantId,
         id: u64,
-        queue: mpsc::Sender<Batch>,
+        queue: mpsc::Sender<Delivery>,
         lagged: Arc<AtomicBool>,
     },
     Leave {
         tenant: TenantId,
         id: u64,
     },
-    Heard(Heard),
+    Heard(HeardOn),
+    /// A final command's outcome, read for a room.
+    OutcomeRead {
+        tenant: TenantId,
+        outcome: Arc<Outcome>,
+    },
     Head {
         tenant: TenantId,
         seq: i64,
@@ -86,7 +116,7 @@ enum Command {
 }
 
 struct Member {
-    queue: mpsc::Sender<Batch>,
+    queue: mpsc::Sender<Delivery>,
     lagged: Arc<AtomicBool>,
 }
 
@@ -101,6 +131,8 @@ struct Room {
     /// LISTEN reconnect, notifications may have been missed).
     catch_up: bool,
     fetching: bool,
+    /// Outcomes whose events the room has not handed out yet, oldest first.
+    waiting_outcomes: Vec<Arc<Outcome>>,
 }
 
 /// Handle to the hub task. Cheap to clone.
@@ -124,9 +156,9 @@ impl Hub {
     ) -> Hub {
         let (commands, inbox) = mpsc::unbounded_channel();
         let (heard_tx, mut heard_rx) = mpsc::channel(4096);
-        tokio::spawn(listen::run(
+        tokio::spawn(listen::run_channels(
             listen_url,
-            EVENTS_CHANNEL,
+            &[EVENTS_CHANNEL, COMMAND_OUTCOMES_CHANNEL],
             heard_tx,
             shutdown.clone(),
             health,
@@ -138,7 +170,7 @@ impl Hub {
             // `Connected` to retry a failed read.
             let mut connected_before = false;
             while let Some(heard) = heard_rx.recv().await {
-                if heard == Heard::Connected {
+                if heard == HeardOn::Connected {
                     if connected_before {
                         reconnects.inc();
                     }
@@ -168,7 +200,7 @@ impl Hub {
     /// once; the caller catches up from the table and de-duplicates by seq.
     pub(crate) fn join(&self, tenant: TenantId) -> Subscription {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (queue, batches) = mpsc::channel(self.queue_capacity);
+        let (queue, deliveries) = mpsc::channel(self.queue_capacity);
         let lagged = Arc::new(AtomicBool::new(false));
         let _ = self.commands.send(Command::Join {
             tenant,
@@ -177,7 +209,7 @@ impl Hub {
             lagged: lagged.clone(),
         });
         Subscription {
-            batches,
+            deliveries,
             lagged,
             id,
             tenant,
@@ -221,14 +253,44 @@ async fn run(
                     }
                 }
             }
-            Command::Heard(Heard::Connected) => {
+            Command::Heard(HeardOn::Connected) => {
                 // Anything committed while we were not listening is caught up.
                 for (tenant, room) in rooms.iter_mut() {
                     room.catch_up = true;
                     maybe_fetch(&store, *tenant, room, &me);
                 }
             }
-            Command::Heard(Heard::Payload(payload)) => {
+            Command::Heard(HeardOn::Payload { channel, payload })
+                if channel == COMMAND_OUTCOMES_CHANNEL =>
+            {
+                let Ok(note) = parse_command_outcome_notification(&payload) else {
+                    tracing::warn!(%payload, "ignoring malformed command outcome notification");
+                    continue;
+                };
+                let (Ok(tenant), Ok(command)) = (
+                    TenantId::from_uuid(note.tenant_id),
+                    CommandId::from_uuid(note.id),
+                ) else {
+                    continue;
+                };
+                // Only tenants with sockets are read for.
+                if rooms.contains_key(&tenant) {
+                    spawn_outcome_read(&store, tenant, command, &me);
+                }
+            }
+            Command::OutcomeRead { tenant, outcome } => {
+                if let Some(room) = rooms.get_mut(&tenant) {
+                    if room.fetched.is_some_and(|f| f >= outcome.last_seq) {
+                        broadcast(room, Delivery::Outcomes(Arc::new(vec![outcome])));
+                    } else {
+                        room.target = room.target.max(outcome.last_seq);
+                        room.waiting_outcomes.push(outcome);
+                        maybe_fetch(&store, tenant, room, &me);
+                    }
+                }
+                drop_if_empty(&mut rooms, tenant);
+            }
+            Command::Heard(HeardOn::Payload { payload, .. }) => {
                 let Ok(note) = parse_events_notification(&payload) else {
                     tracing::warn!(%payload, "ignoring malformed events notification");
                     continue;
@@ -245,6 +307,7 @@ async fn run(
                 if let Some(room) = rooms.get_mut(&tenant) {
                     room.fetching = false;
                     room.fetched = Some(seq);
+                    release_outcomes(room);
                     maybe_fetch(&store, tenant, room, &me);
                 }
                 drop_if_empty(&mut rooms, tenant);
@@ -261,8 +324,9 @@ async fn run(
                     }
                     room.fetched = Some(up_to);
                     if !frames.is_empty() {
-                        broadcast(room, Arc::new(frames));
+                        broadcast(room, Delivery::Events(Arc::new(frames)));
                     }
+                    release_outcomes(room);
                     maybe_fetch(&store, tenant, room, &me);
                 }
                 drop_if_empty(&mut rooms, tenant);
@@ -275,7 +339,7 @@ async fn run(
                     let me = me.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                        let _ = me.send(Command::Heard(Heard::Connected));
+                        let _ = me.send(Command::Heard(HeardOn::Connected));
                     });
                 }
             }
@@ -296,9 +360,25 @@ fn drop_if_empty(rooms: &mut HashMap<TenantId, Room>, tenant: TenantId) {
     }
 }
 
-fn broadcast(room: &mut Room, batch: Batch) {
+/// Hands the outcomes whose events the room has now handed out to its members,
+/// in the order they were read.
+fn release_outcomes(room: &mut Room) {
+    let Some(fetched) = room.fetched else { return };
+    if room.waiting_outcomes.is_empty() {
+        return;
+    }
+    let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut room.waiting_outcomes)
+        .into_iter()
+        .partition(|o| o.last_seq <= fetched);
+    room.waiting_outcomes = waiting;
+    if !ready.is_empty() {
+        broadcast(room, Delivery::Outcomes(Arc::new(ready)));
+    }
+}
+
+fn broadcast(room: &mut Room, delivery: Delivery) {
     room.members
-        .retain(|_, member| match member.queue.try_send(batch.clone()) {
+        .retain(|_, member| match member.queue.try_send(delivery.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 member.lagged.store(true, Ordering::SeqCst);
@@ -349,6 +429,33 @@ fn maybe_fetch(
             Err(e) => {
                 tracing::warn!(cause = %e, tenant_id = %tenant, "reading events for a room failed");
                 let _ = me.send(Command::FetchFailed { tenant });
+            }
+        }
+    });
+}
+
+/// Reads a final command's outcome for its tenant's room (nothing when it is
+/// not a household command, or no longer readable: outcomes are live only,
+/// and `GET /v1/commands/{id}` stays the source of truth).
+fn spawn_outcome_read(
+    store: &PgEventStore,
+    tenant: TenantId,
+    command: CommandId,
+    me: &mpsc::UnboundedSender<Command>,
+) {
+    let (pool, me) = (store.pool().clone(), me.clone());
+    tokio::spawn(async move {
+        match final_outcome(&pool, tenant, command).await {
+            Ok(Some(outcome)) => {
+                let outcome = Arc::new(Outcome {
+                    last_seq: outcome.last_seq(),
+                    text: wire::outcome_frame(&outcome).into(),
+                });
+                let _ = me.send(Command::OutcomeRead { tenant, outcome });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(cause = %e, tenant_id = %tenant, command_id = %command, "reading a command outcome failed; its frame is not sent");
             }
         }
     });

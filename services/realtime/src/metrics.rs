@@ -13,6 +13,10 @@ pub(crate) struct RealtimeMetrics {
     pub(crate) rooms: IntGauge,
     /// Event frames written to sockets (catch-up and live).
     pub(crate) frames_sent: IntCounter,
+    /// Command outcome frames written to sockets.
+    pub(crate) outcome_frames_sent: IntCounter,
+    /// Sockets answered with a `reset` frame and closed with 4009.
+    pub(crate) resets: IntCounter,
     /// Sockets closed with 4008 (queue overflow or write timeout).
     pub(crate) slow_consumer_closes: IntCounter,
     /// LISTEN connections re-established after the first.
@@ -35,6 +39,16 @@ impl RealtimeMetrics {
                 &registry,
                 "kitchen_realtime_frames_sent_total",
                 "Event frames written to sockets (catch-up and live).",
+            )?,
+            outcome_frames_sent: metrics::counter(
+                &registry,
+                "kitchen_realtime_outcome_frames_sent_total",
+                "Command outcome frames written to sockets.",
+            )?,
+            resets: metrics::counter(
+                &registry,
+                "kitchen_realtime_resets_total",
+                "Sockets whose after/epoch did not match the log: reset frame, close 4009.",
             )?,
             slow_consumer_closes: metrics::counter(
                 &registry,

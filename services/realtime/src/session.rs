@@ -1,5 +1,7 @@
-//! One WebSocket: catch up from the table, say `ready`, then relay live batches,
-//! de-duplicated and gap-filled by seq, so every event is sent once and in order.
+//! One WebSocket: check that the client's place exists in the log (else a
+//! `reset` frame and close 4009), catch up from the table, say `ready`, then
+//! relay live batches, de-duplicated and gap-filled by seq, so every event is
+//! sent once and in order, and command outcomes after their events.
 //! Heartbeats detect dead peers; the socket closes when its token expires, when
 //! it cannot keep up (its queue in the hub overflowed, or a write timed out), or
 //! on shutdown (1001, with where to resume).
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use kitchen_adapters::auth::Caller;
+use kitchen_adapters::postgres::stream::log_head;
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_adapters::tenant_gate::{GateError, TenantGate};
@@ -16,7 +19,7 @@ use kitchen_domain::ports::EventStore;
 use kitchen_domain::Seq;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::hub::Hub;
+use crate::hub::{Delivery, Hub};
 use crate::metrics::RealtimeMetrics;
 use crate::wire;
 
@@ -107,7 +110,10 @@ impl Socket {
                 .await
                 .map_err(|e| {
                     tracing::warn!(cause = %e, "reading events for a socket failed");
-                    End::Close(1011, "server error; reconnect later".into())
+                    End::Close(
+                        wire::CLOSE_SERVER_ERROR,
+                        "server error; reconnect later".into(),
+                    )
                 })?;
             let full = page.len() == PAGE as usize;
             for event in &page {
@@ -131,6 +137,7 @@ pub(crate) async fn run(
     mut messages: MessageStream,
     caller: Caller,
     after: i64,
+    epoch: Option<uuid::Uuid>,
     hub: Hub,
     store: PgEventStore,
     gate: TenantGate,
@@ -157,8 +164,27 @@ pub(crate) async fn run(
     };
 
     let relay = async {
+        let head = log_head(socket.store.pool(), tenant).await.map_err(|e| {
+            tracing::warn!(cause = %e, "reading the log head for a socket failed");
+            End::Close(
+                wire::CLOSE_SERVER_ERROR,
+                "server error; reconnect later".into(),
+            )
+        })?;
+        if after > head.seq.get() || epoch.is_some_and(|e| e != head.epoch) {
+            // The client's seqs are not this log's: waiting for them would be
+            // waiting forever (a restored database, a recreated tenant).
+            tracing::info!(tenant_id = %tenant, after, head = head.seq.get(), "client is past the head or of another epoch; reset");
+            socket.metrics.resets.inc();
+            socket
+                .send(wire::reset_frame(head.seq.get(), head.epoch))
+                .await?;
+            return Err(End::Close(wire::CLOSE_REHYDRATE, wire::REHYDRATE.into()));
+        }
         socket.send_from_table(None).await?;
-        socket.send(wire::ready_frame(socket.last)).await?;
+        socket
+            .send(wire::ready_frame(socket.last, head.epoch))
+            .await?;
         let expiry = tokio::time::sleep(expires_in);
         tokio::pin!(expiry);
         let mut heartbeat = tokio::time::interval(timing.heartbeat);
@@ -166,13 +192,29 @@ pub(crate) async fn run(
         let mut last_heard = Instant::now();
         loop {
             tokio::select! {
-                batch = subscription.batches.recv() => {
-                    let Some(batch) = batch else {
+                delivery = subscription.deliveries.recv() => {
+                    let Some(delivery) = delivery else {
                         if subscription.lagged.load(Ordering::SeqCst) {
                             return Err(End::Close(wire::CLOSE_TOO_SLOW, socket.resume_hint("too slow")));
                         }
                         // The hub stopped: shutdown.
                         return Err(End::Close(wire::CLOSE_GOING_AWAY, socket.resume_hint(wire::GOING_AWAY)));
+                    };
+                    let batch = match delivery {
+                        Delivery::Events(batch) => batch,
+                        Delivery::Outcomes(outcomes) => {
+                            for outcome in outcomes.iter() {
+                                // Its events go first (the hub queues it behind
+                                // them; a socket that joined after they were
+                                // handed out reads them from the table).
+                                if outcome.last_seq > socket.last {
+                                    socket.send_from_table(Some(outcome.last_seq)).await?;
+                                }
+                                socket.send(outcome.text.clone()).await?;
+                                socket.metrics.outcome_frames_sent.inc();
+                            }
+                            continue;
+                        }
                     };
                     let Some(first) = batch.first().map(|f| f.seq) else { continue };
                     if first > socket.last + 1 {

@@ -7,8 +7,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse};
 use kitchen_adapters::auth::JwtVerifier;
 use kitchen_adapters::config::{DbRole, Settings};
 use kitchen_adapters::edge::{
-    self, query_config, request_token, ApiError, BoundServer, Check, Listen, Query, Readiness,
-    TokenSource, SUBPROTOCOL,
+    self, query_config, request_token, ApiError, BoundServer, Check, Listen, OriginPolicy, Query,
+    Readiness, TokenSource, SUBPROTOCOL,
 };
 use kitchen_adapters::postgres::listen::ListenHealth;
 use kitchen_adapters::postgres::{self, PgEventStore};
@@ -28,6 +28,7 @@ struct State {
     readiness: Readiness,
     verifier: JwtVerifier,
     gate: TenantGate,
+    origins: OriginPolicy,
     timing: Timing,
     shutdown: Shutdown,
 }
@@ -40,6 +41,9 @@ struct StreamQuery {
     after: Option<u64>,
     /// The token, for clients that cannot set headers (browsers).
     access_token: Option<String>,
+    /// The log incarnation the client's `after` belongs to (from
+    /// `GET /v1/snapshot` or a `ready` frame); another one gets a `reset`.
+    epoch: Option<uuid::Uuid>,
 }
 
 fn after_seq(query: &StreamQuery) -> Result<i64, ApiError> {
@@ -64,6 +68,9 @@ async fn stream(
     Query(query): Query<StreamQuery>,
     state: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
+    // A browser page of an origin not on the list may not open the stream
+    // (the WebSocket handshake is not subject to CORS: the server decides).
+    state.origins.check(&req, false)?;
     let after = after_seq(&query)?;
     let (token, source) = request_token(&req, query.access_token.as_deref())?;
     let caller = state
@@ -99,6 +106,7 @@ async fn stream(
         messages,
         caller,
         after,
+        query.epoch,
         state.hub.clone(),
         state.store.clone(),
         state.gate.clone(),
@@ -156,6 +164,7 @@ pub fn build(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<BoundSe
         ]),
         verifier: JwtVerifier::new(&settings.auth),
         gate,
+        origins: OriginPolicy::new(&settings.edge.allowed_origins),
         timing: Timing {
             heartbeat: Duration::from_secs(r.heartbeat_secs),
             client_timeout: Duration::from_secs(r.client_timeout_secs),

@@ -14,7 +14,6 @@ use kitchen_test_support::fixtures::{
 };
 use kitchen_test_support::socket::{self, next_frame, Ws};
 use kitchen_test_support::{tokens, TestDb};
-use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -45,6 +44,16 @@ impl Rt {
 
     fn token(&self, tenant: TenantId) -> String {
         tokens::valid(&self.settings.auth, tenant)
+    }
+
+    /// A handshake request for `tenant` (token in the header) with `query`.
+    fn request(
+        &self,
+        tenant: TenantId,
+        query: &str,
+    ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+        let realtime = format!("ws://{}", self.address);
+        socket::stream_request(&realtime, Some(&self.token(tenant)), query)
     }
 
     async fn connect(&self, tenant: TenantId, after: i64) -> Ws {
@@ -369,43 +378,22 @@ async fn bad_tokens_are_refused_at_the_upgrade() {
     let secret = secrecy::ExposeSecret::expose_secret(&auth.hs256_secret).to_owned();
     let mut expired = tokens::claims(&auth, tenant, 3600);
     expired["exp"] = serde_json::json!(chrono::Utc::now().timestamp() - 600);
-    for (label, header) in [
+    let realtime = format!("ws://{}", rt.address);
+    let expired = tokens::hs256(&secret, &expired);
+    for (label, token) in [
         ("missing", None),
-        ("malformed", Some("Bearer not-a-jwt".to_string())),
-        (
-            "expired",
-            Some(format!("Bearer {}", tokens::hs256(&secret, &expired))),
-        ),
+        ("malformed", Some("not-a-jwt")),
+        ("expired", Some(expired.as_str())),
     ] {
-        let mut request = format!("ws://{}/v1/stream", rt.address)
-            .into_client_request()
-            .unwrap();
-        if let Some(header) = header {
-            request
-                .headers_mut()
-                .insert("authorization", header.parse().unwrap());
-        }
-        match tokio_tungstenite::connect_async(request).await {
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                assert_eq!(response.status().as_u16(), 401, "{label}")
-            }
-            other => panic!("{label}: expected a 401, got {:?}", other.map(|_| ())),
-        }
+        let request = socket::stream_request(&realtime, token, "");
+        assert_eq!(socket::refused(request).await.0, 401, "{label}");
     }
     // A bad `after` is a 400.
-    let mut request = format!("ws://{}/v1/stream?after=-3", rt.address)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", rt.token(tenant)).parse().unwrap(),
+    let request = socket::stream_request(&realtime, Some(&rt.token(tenant)), "after=-3");
+    assert_eq!(
+        socket::refused(request).await,
+        (400, "invalid_query".into())
     );
-    match tokio_tungstenite::connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status().as_u16(), 400)
-        }
-        other => panic!("expected a 400, got {:?}", other.map(|_| ())),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -435,26 +423,6 @@ async fn browsers_can_authenticate_with_a_query_parameter_or_the_subprotocol() {
     }
 }
 
-/// The upgrade's HTTP refusal: status and problem `code`.
-async fn refusal(
-    request: tokio_tungstenite::tungstenite::handshake::client::Request,
-) -> (u16, String) {
-    match tokio_tungstenite::connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            let body: Value = response
-                .body()
-                .as_deref()
-                .map(|b| serde_json::from_slice(b).unwrap())
-                .unwrap_or_default();
-            (
-                response.status().as_u16(),
-                body["code"].as_str().unwrap_or_default().to_owned(),
-            )
-        }
-        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_different_tokens_are_refused_and_query_tokens_are_percent_decoded() {
     let rt = Rt::start(|_| {}).await;
@@ -466,7 +434,10 @@ async fn two_different_tokens_are_refused_and_query_tokens_are_percent_decoded()
         "authorization",
         format!("Bearer {}", rt.token(a)).parse().unwrap(),
     );
-    assert_eq!(refusal(request).await, (400, "ambiguous_token".into()));
+    assert_eq!(
+        socket::refused(request).await,
+        (400, "ambiguous_token".into())
+    );
 
     // A token with its dots percent-encoded is the same token.
     rt.append(a).await;
@@ -487,7 +458,10 @@ async fn two_different_tokens_are_refused_and_query_tokens_are_percent_decoded()
     )
     .into_client_request()
     .unwrap();
-    assert_eq!(refusal(request).await, (400, "invalid_query".into()));
+    assert_eq!(
+        socket::refused(request).await,
+        (400, "invalid_query".into())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -547,15 +521,9 @@ async fn only_active_tenants_get_a_socket_and_an_open_one_is_closed_when_its_ten
         ("provisioning", provisioning),
         ("disabled", disabled),
     ] {
-        let mut request = format!("ws://{}/v1/stream", rt.address)
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", rt.token(tenant)).parse().unwrap(),
-        );
+        let request = rt.request(tenant, "");
         assert_eq!(
-            refusal(request).await,
+            socket::refused(request).await,
             (403, "tenant_not_active".into()),
             "{label}"
         );
@@ -579,14 +547,10 @@ async fn only_active_tenants_get_a_socket_and_an_open_one_is_closed_when_its_ten
     assert_eq!(code, 4003, "{reason}");
     assert_eq!(reason, "tenant not active; reconnect with after=1");
     // Reconnecting is refused; the other tenant's socket still streams.
-    let mut request = format!("ws://{}/v1/stream", rt.address)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", rt.token(tenant)).parse().unwrap(),
+    assert_eq!(
+        socket::refused(rt.request(tenant, "")).await,
+        (403, "tenant_not_active".into())
     );
-    assert_eq!(refusal(request).await, (403, "tenant_not_active".into()));
     rt.append(other).await;
     let mut ready = None;
     assert_eq!(

@@ -253,7 +253,8 @@ async fn every_answer_and_frame_matches_the_published_documents() {
         contract.check(method, path, *status, body);
     }
 
-    // The stream: catch-up, ready, then a live event.
+    // The stream: catch-up, ready, then a live event and its command's
+    // outcome; then a rejected command's outcome.
     let realtime = stack.start_realtime();
     let (mut ws, _) = tokio_tungstenite::connect_async(format!(
         "{realtime}/v1/stream?after=0&access_token={token}"
@@ -262,7 +263,8 @@ async fn every_answer_and_frame_matches_the_published_documents() {
     .unwrap();
     let mut frames = Vec::new();
     let mut live = None;
-    while frames.len() < 3 {
+    let mut rejected = None;
+    while frames.len() < 5 {
         let message = tokio::time::timeout(WAIT, ws.next())
             .await
             .unwrap()
@@ -276,10 +278,36 @@ async fn every_answer_and_frame_matches_the_published_documents() {
             let menu_item = json!({"menuItemId": "soup", "name": "Soup", "priceCents": 100});
             live = Some(stack.post("addMenuItem", menu_item).await);
         }
+        // Once that one is done: a command the domain rejects.
+        if frames.len() == 4 && rejected.is_none() {
+            let unknown = json!({"orderId": Uuid::new_v4(), "status": "confirmed"});
+            rejected = Some(stack.post("updateOrderStatus", unknown).await);
+        }
     }
     let kinds: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["event", "ready", "event"]);
+    assert_eq!(kinds, ["event", "ready", "event", "command", "command"]);
     assert_eq!(frames[2]["event"]["causationId"], json!(live.unwrap()));
+    assert_eq!(frames[3]["commandId"], json!(live.unwrap()));
+    assert_eq!(frames[3]["eventSeqs"], json!([frames[2]["event"]["seq"]]));
+    assert_eq!(frames[4]["commandId"], json!(rejected.unwrap()));
+    assert_eq!(frames[4]["status"], "rejected");
+    // A client beyond the head: the reset frame (then close 4009).
+    let (mut beyond, _) = tokio_tungstenite::connect_async(format!(
+        "{realtime}/v1/stream?after=1000&access_token={token}"
+    ))
+    .await
+    .unwrap();
+    let Some(Ok(Message::Text(text))) = tokio::time::timeout(WAIT, beyond.next()).await.unwrap()
+    else {
+        panic!("a reset frame")
+    };
+    let reset: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(reset["type"], "reset");
+    assert_eq!(
+        reset["epoch"], frames[1]["epoch"],
+        "ready and reset name one epoch"
+    );
+    frames.push(reset);
     frames.iter().for_each(|f| contract.check_frame(f));
     // A frame with a field the document does not know fails: the check has teeth.
     let mut extra = frames[1].clone();

@@ -521,3 +521,128 @@ async fn a_worker_killed_mid_saga_is_replaced_and_the_tenant_is_provisioned_once
         vec!["1".to_owned()]
     );
 }
+
+/// The `kitchen-admin` binary built beside this test (cargo builds every
+/// binary of the workspace for `cargo test --workspace`).
+fn kitchen_admin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("kitchen-admin");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build -p kitchen-adapters --bin kitchen-admin",
+        path.display()
+    );
+    path
+}
+
+/// Runs `kitchen-admin tenant ARGS` against the stack's gateway with its
+/// platform token; exit code, stdout, stderr.
+async fn admin(stack: &Stack, args: &[&str], password: Option<&str>) -> (i32, String, String) {
+    let mut command = tokio::process::Command::new(kitchen_admin());
+    command
+        .arg("tenant")
+        .args(["--gateway", &stack.base])
+        .args(args)
+        .env("KITCHEN_PLATFORM_TOKEN", stack.platform_token())
+        .env_remove("KITCHEN_TENANT_ADMIN_PASSWORD");
+    if let Some(password) = password {
+        command.env("KITCHEN_TENANT_ADMIN_PASSWORD", password);
+    }
+    let out = command.output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json_of(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+#[tokio::test]
+async fn kitchen_admin_creates_lists_shows_offboards_restores_and_cancels_through_the_api() {
+    let stack = Stack::new(|s| s.platform.offboard_grace_secs = 600).await;
+    kitchen_test_support::temporal::require_shared(&stack.settings.temporal.address).await;
+    let mut stack = stack;
+    stack.start_pump().await;
+    stack.start_worker().await;
+
+    // Bad arguments: exit 2 with usage, nothing sent.
+    let (code, _, err) = admin(&stack, &["show", "not-a-uuid"], None).await;
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = admin(
+        &stack,
+        &["create", "--name", "No Password", "--email", "a@b.example"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 2, "the password is required: {err}");
+    assert!(err.contains("--password"), "{err}");
+    // Refused by the API: the gateway's problem, exit 1.
+    let (code, _, err) = admin(
+        &stack,
+        &["create", "--name", "Bad Email", "--email", "not-an-email"],
+        Some("long-enough"),
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("400") && err.contains("email"), "{err}");
+
+    // create --wait: the saga ran; the password came from the environment.
+    let tenant = TenantId::new_random();
+    let (code, out, err) = admin(
+        &stack,
+        &[
+            "create",
+            "--name",
+            "Admins",
+            "--email",
+            "ada@example.com",
+            "--tenant",
+            &tenant.to_string(),
+            "--wait",
+        ],
+        Some("long-enough"),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let view = json_of(&out);
+    assert_eq!(
+        (view["status"].as_str(), view["tenantId"].as_str()),
+        (Some("active"), Some(tenant.to_string().as_str())),
+        "{view}"
+    );
+    assert!(!out.contains("long-enough") && !err.contains("long-enough"));
+
+    let (code, out, err) = admin(&stack, &["list", "--limit", "10"], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        json_of(&out).to_string().contains(&tenant.to_string()),
+        "{out}"
+    );
+    let (code, out, _) = admin(&stack, &["show", &tenant.to_string()], None).await;
+    assert_eq!((code, json_of(&out)["name"].as_str()), (0, Some("Admins")));
+
+    // A finished saga cannot be cancelled: 409, exit 1.
+    let (code, _, err) = admin(&stack, &["cancel", &tenant.to_string()], None).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("409"), "{err}");
+
+    // Offboard, then restore within the grace period.
+    let (code, _, err) = admin(&stack, &["delete", &tenant.to_string()], None).await;
+    assert_eq!(code, 0, "{err}");
+    stack.wait_status(tenant, "disabled").await;
+    let (code, _, err) = admin(&stack, &["restore", &tenant.to_string()], None).await;
+    assert_eq!(code, 0, "{err}");
+    stack.wait_status(tenant, "active").await;
+
+    // An unknown tenant: 404, exit 1.
+    let (code, _, err) = admin(&stack, &["show", &TenantId::new_random().to_string()], None).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("404"), "{err}");
+}

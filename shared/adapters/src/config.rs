@@ -27,6 +27,41 @@ pub struct Settings {
     pub platform: PlatformSettings,
     pub tenant_gate: TenantGateSettings,
     pub login: LoginSettings,
+    /// Browser origins (absent section: none allowed).
+    #[serde(default)]
+    pub edge: EdgeSettings,
+}
+
+/// What the HTTP edge lets browsers do (`[edge]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EdgeSettings {
+    /// Origins (`scheme://host[:port]`) whose pages may call the gateway
+    /// (CORS) and open realtime's stream (its `Origin` check). Empty: no
+    /// browser origin but the gateway's own. A TOML list, or one string of
+    /// comma-separated origins (`KITCHEN__EDGE__ALLOWED_ORIGINS=a,b`).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_origins: Vec<String>,
+}
+
+/// A list of strings given either as a list or as one comma-separated string
+/// (environment variables cannot hold lists); blanks are dropped.
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    let items = match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(items) => items,
+        ListOrCsv::Csv(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|item| item.trim().trim_end_matches('/').to_owned())
+        .filter(|item| !item.is_empty())
+        .collect())
 }
 
 /// `POST /v1/auth/*` (on only when HS256 is).
@@ -89,6 +124,14 @@ pub struct GatewaySettings {
     pub host: String,
     pub port: u16,
     pub max_body_bytes: usize,
+    /// The built household console (`clients/console/dist`), served under
+    /// `/console/`; unset or empty: not served.
+    #[serde(default)]
+    pub console_dir: Option<PathBuf>,
+    /// The gateway's URL as browsers reach it (`GET /console/config.json`);
+    /// unset: the scheme and host the request came in on.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +142,10 @@ pub struct RealtimeSettings {
     pub client_timeout_secs: u64,
     pub write_timeout_secs: u64,
     pub queue_capacity: usize,
+    /// Realtime's URL as browsers reach it (`ws://host:port`, for
+    /// `GET /console/config.json`); unset: `ws://<the gateway's host>:<port>`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -386,6 +433,30 @@ mod tests {
             single.expose_secret().contains("@db.internal:6432/")
                 && !single.expose_secret().contains("target_session_attrs"),
         );
+    }
+
+    #[test]
+    fn allowed_origins_are_a_list_or_comma_separated() {
+        let from = |toml: &str| -> Vec<String> {
+            Config::builder()
+                .add_source(File::from_str(toml, FileFormat::Toml))
+                .build()
+                .unwrap()
+                .get::<EdgeSettings>("edge")
+                .unwrap()
+                .allowed_origins
+        };
+        let want = vec!["http://a:1".to_owned(), "https://b".to_owned()];
+        assert_eq!(
+            from("[edge]\nallowed_origins = [\"http://a:1\", \"https://b/\"]"),
+            want
+        );
+        assert_eq!(
+            from("[edge]\nallowed_origins = \" http://a:1 ,https://b,\""),
+            want
+        );
+        assert!(from("[edge]\nallowed_origins = \"\"").is_empty());
+        assert!(from(BASE).is_empty(), "base.toml allows no browser origin");
     }
 
     #[test]

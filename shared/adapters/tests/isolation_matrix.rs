@@ -54,6 +54,9 @@ fn allowed(role: DbRole, table: &str, op: Op) -> bool {
         (DbRole::Worker, "aggregates" | "tenant_sequences") => &[Select, Insert, Update],
         (DbRole::Worker, "tenants" | "users" | "menu_items") => &[Select, Insert, Update, Delete],
         (DbRole::Realtime, "events" | "tenant_sequences" | "tenants") => &[Select],
+        // Outcome frames (migration 2026-11-25-000030): the outcome columns
+        // only (the next test checks which).
+        (DbRole::Realtime, "commands") => &[Select],
         // Tenant lifecycle (migration 000015): the gateway stores the admin's
         // hash with the command and serves the export; the worker reads and
         // scrubs the hash and writes the export.
@@ -430,6 +433,61 @@ async fn the_pump_cannot_read_payloads_and_only_it_may_list_due_commands() {
             "{} may not list due commands: {outcome:?}",
             role.role_name()
         );
+    }
+}
+
+#[tokio::test]
+async fn realtime_reads_only_the_outcome_columns_of_its_tenants_commands() {
+    let db = TestDb::new().await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut owner = connect(&db, DbRole::Owner).await;
+    seed(&mut owner, a).await;
+    seed(&mut owner, b).await;
+    let mut realtime = connect(&db, DbRole::Realtime).await;
+    for column in ["tenant_id", "id", "type", "status", "error", "result_seqs"] {
+        let outcome = attempt(
+            &mut realtime,
+            Some(a),
+            // Null or not (`error` is null here): the row is counted only
+            // when the column may be read.
+            &format!(
+                "SELECT count(*) AS n FROM commands WHERE {column} IS NULL OR {column} IS NOT NULL"
+            ),
+            true,
+        )
+        .await;
+        assert!(
+            matches!(outcome, Outcome::Rows(1)),
+            "realtime reads {column} of its tenant's one command: {outcome:?}"
+        );
+    }
+    for column in [
+        "payload",
+        "user_id",
+        "metadata",
+        "aggregate_id",
+        "correlation_id",
+        "workflow_id",
+    ] {
+        let outcome = attempt(
+            &mut realtime,
+            Some(a),
+            &format!("SELECT count({column}) AS n FROM commands"),
+            true,
+        )
+        .await;
+        assert!(is_denied(&outcome), "realtime read {column}: {outcome:?}");
+    }
+    // And never another tenant's, nor any without a tenant set.
+    for (tenant, sql) in [
+        (
+            Some(a),
+            format!("SELECT count(status) AS n FROM commands WHERE tenant_id = '{b}'"),
+        ),
+        (None, "SELECT count(status) AS n FROM commands".to_owned()),
+    ] {
+        let outcome = attempt(&mut realtime, tenant, &sql, true).await;
+        assert!(matches!(outcome, Outcome::Rows(0)), "{sql}: {outcome:?}");
     }
 }
 

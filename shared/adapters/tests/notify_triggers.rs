@@ -8,7 +8,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::StreamExt;
 use kitchen_adapters::config::DbRole;
 use kitchen_adapters::postgres::notify::{
-    parse_command_notification, parse_events_notification, COMMANDS_CHANNEL, EVENTS_CHANNEL,
+    parse_command_notification, parse_command_outcome_notification, parse_events_notification,
+    COMMANDS_CHANNEL, COMMAND_OUTCOMES_CHANNEL, EVENTS_CHANNEL,
 };
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_domain::ports::EventStore;
@@ -157,4 +158,60 @@ async fn a_rolled_back_append_notifies_nobody() {
     append_created(&store, tenant, order).await;
     let parsed = parse_events_notification(&next(&mut listen).await.payload).unwrap();
     assert_eq!((parsed.first_seq, parsed.last_seq), (1, 1));
+}
+
+#[tokio::test]
+async fn a_household_command_becoming_final_notifies_once_and_nothing_else_does() {
+    let db = TestDb::new().await.unwrap();
+    let mut listen = listener(&db, COMMAND_OUTCOMES_CHANNEL).await;
+    let mut worker = AsyncPgConnection::establish(db.url(DbRole::Worker).expose_secret())
+        .await
+        .unwrap();
+    let tenant = uuid::Uuid::new_v4();
+    let (household, platform) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let in_tenant = |sql: &str| {
+        format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true); {sql}; COMMIT;")
+    };
+    let mut owner = AsyncPgConnection::establish(db.url(DbRole::Owner).expose_secret())
+        .await
+        .unwrap();
+    for (id, kind) in [(household, "createOrder"), (platform, "tenant.provision")] {
+        owner
+            .batch_execute(&in_tenant(&format!(
+                "INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id)
+                 VALUES ('{tenant}', '{id}', '{kind}', '{{}}', '{id}', '{id}')"
+            )))
+            .await
+            .unwrap();
+    }
+    // Not final yet, a platform command's final status, a rolled-back one:
+    // nothing. Then the household command's final status: one notification,
+    // and setting it again (no change) adds none.
+    for sql in [
+        format!("UPDATE commands SET status = 'dispatched' WHERE id = '{household}'"),
+        format!("UPDATE commands SET status = 'succeeded' WHERE id = '{platform}'"),
+    ] {
+        worker.batch_execute(&in_tenant(&sql)).await.unwrap();
+    }
+    worker
+        .batch_execute(&format!(
+            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true);
+             UPDATE commands SET status = 'failed' WHERE id = '{household}'; ROLLBACK;"
+        ))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        worker
+            .batch_execute(&in_tenant(&format!(
+                "UPDATE commands SET status = 'rejected', error = '{{\"code\":\"x\",\"reason\":\"y\"}}' WHERE id = '{household}'"
+            )))
+            .await
+            .unwrap();
+    }
+    let note = next(&mut listen).await;
+    let parsed = parse_command_outcome_notification(&note.payload).unwrap();
+    assert_eq!((parsed.tenant_id, parsed.id), (tenant, household));
+    let mut stream = std::pin::pin!(listen.notifications_stream());
+    let more = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
+    assert!(more.is_err(), "one notification only: {more:?}");
 }

@@ -13,9 +13,11 @@ use kitchen_adapters::postgres::views::read_view;
 use kitchen_adapters::postgres::{PgCommandQueue, PgEventStore, PgPool};
 use kitchen_domain::ports::{CommandQueue, EventStore};
 use kitchen_domain::projection::{projection, PROJECTIONS};
-use kitchen_domain::queue::{CommandOutcome, NewCommand};
-use kitchen_domain::{AggregateId, AnyCommand, CommandId, CorrelationId, Seq, TenantId, Version};
-use kitchen_test_support::fixtures::{append_created, order_stream, status_updated};
+use kitchen_domain::queue::CommandOutcome;
+use kitchen_domain::{AggregateId, CommandId, Seq, TenantId, Version};
+use kitchen_test_support::fixtures::{
+    append_created, order_stream, queued_command, status_updated,
+};
 use kitchen_test_support::views::{active_views_at_head, fold_at, whole_log};
 use kitchen_test_support::TestDb;
 use serde_json::{json, Value};
@@ -33,21 +35,9 @@ struct Writers {
 impl Writers {
     /// Queues a command as the gateway does and runs it as the worker does.
     async fn command(&self, command_type: &str, payload: Value) -> (CommandId, CommandOutcome) {
-        let command = AnyCommand::parse(command_type, &payload).unwrap();
-        let id = CommandId::new_random();
-        self.queue
-            .enqueue(NewCommand {
-                id,
-                tenant_id: self.tenant,
-                command_type: command_type.into(),
-                payload: command.to_payload(),
-                aggregate_id: command.stream(self.tenant).aggregate_id,
-                user_id: Some("test-user".into()),
-                correlation_id: CorrelationId::new_random(),
-                metadata: json!({}),
-            })
-            .await
-            .unwrap();
+        let command = queued_command(self.tenant, command_type, &payload);
+        let id = command.id;
+        self.queue.enqueue(command).await.unwrap();
         (id, self.uow.run(self.tenant, id).await.unwrap())
     }
 

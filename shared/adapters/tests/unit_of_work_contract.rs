@@ -9,9 +9,9 @@ use kitchen_adapters::postgres::read_model::tenant_snapshot;
 use kitchen_adapters::postgres::unit_of_work::{CommandUnitOfWork, UnitOfWorkError};
 use kitchen_adapters::postgres::{PgCommandQueue, PgEventStore};
 use kitchen_domain::ports::{CommandQueue, EventStore, StoreError};
-use kitchen_domain::queue::{CommandOutcome, CommandStatus, NewCommand};
-use kitchen_domain::{AggregateId, AnyCommand, CommandId, CorrelationId, Seq, TenantId};
-use kitchen_test_support::fixtures::order_stream;
+use kitchen_domain::queue::{CommandOutcome, CommandStatus};
+use kitchen_domain::{AggregateId, AnyCommand, CommandId, Seq, TenantId};
+use kitchen_test_support::fixtures::{order_stream, queued_command};
 use kitchen_test_support::TestDb;
 use serde_json::{json, Value};
 
@@ -37,21 +37,9 @@ impl Fixture {
 
     /// Queues a command as the gateway does (through the catalog).
     async fn queue(&self, command_type: &str, payload: Value) -> CommandId {
-        let command = AnyCommand::parse(command_type, &payload).unwrap();
-        let id = CommandId::new_random();
-        self.queue
-            .enqueue(NewCommand {
-                id,
-                tenant_id: self.tenant,
-                command_type: command_type.into(),
-                payload: command.to_payload(),
-                aggregate_id: command.stream(self.tenant).aggregate_id,
-                user_id: Some("test-user".into()),
-                correlation_id: CorrelationId::new_random(),
-                metadata: json!({}),
-            })
-            .await
-            .unwrap();
+        let command = queued_command(self.tenant, command_type, &payload);
+        let id = command.id;
+        self.queue.enqueue(command).await.unwrap();
         id
     }
 

@@ -130,3 +130,25 @@ pub async fn append_created<S: kitchen_domain::ports::EventStore>(
         .await
         .expect("the new order's first event is appended")
 }
+
+/// The row the gateway queues for `command_type` with `payload` (parsed and
+/// routed through the catalog, as the gateway does); panics on a payload the
+/// catalog refuses.
+pub fn queued_command(
+    tenant: TenantId,
+    command_type: &str,
+    payload: &serde_json::Value,
+) -> kitchen_domain::queue::NewCommand {
+    let command = kitchen_domain::AnyCommand::parse(command_type, payload)
+        .unwrap_or_else(|e| panic!("{command_type} {payload}: {e}"));
+    kitchen_domain::queue::NewCommand {
+        id: CommandId::new_random(),
+        tenant_id: tenant,
+        command_type: command_type.into(),
+        payload: command.to_payload(),
+        aggregate_id: command.stream(tenant).aggregate_id,
+        user_id: Some("test-user".into()),
+        correlation_id: CorrelationId::new_random(),
+        metadata: json!({}),
+    }
+}

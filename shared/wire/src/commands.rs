@@ -34,7 +34,7 @@ pub use kitchen_domain::queue::CommandStatus;
 
 /// The schema of [`CommandStatus`] (a string of the domain's statuses): the
 /// domain crate has no schema generator, so the list is built from it here.
-fn status_schema() -> utoipa::openapi::Object {
+pub(crate) fn status_schema() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::Type::String)
         .description(Some(

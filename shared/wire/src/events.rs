@@ -96,5 +96,9 @@ impl From<&Snapshot> for SnapshotView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantSnapshotView {
     pub seq: i64,
+    /// This incarnation of the tenant's log: it changes when the log is
+    /// recreated (the tenant erased and provisioned again). Pass it to
+    /// `GET /v1/stream?after=<seq>&epoch=<epoch>`.
+    pub epoch: Uuid,
     pub aggregates: Vec<SnapshotView>,
 }

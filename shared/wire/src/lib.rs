@@ -23,7 +23,7 @@ pub use commands::{
 };
 pub use events::{EventView, EventsPage, SnapshotView, TenantSnapshotView};
 pub use frames::{
-    StreamFrame, CLOSE_GOING_AWAY, CLOSE_SERVER_ERROR, CLOSE_TENANT_NOT_ACTIVE,
+    StreamFrame, CLOSE_GOING_AWAY, CLOSE_REHYDRATE, CLOSE_SERVER_ERROR, CLOSE_TENANT_NOT_ACTIVE,
     CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW,
 };
 pub use problem::{Health, Problem};

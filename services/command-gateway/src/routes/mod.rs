@@ -2,6 +2,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod commands;
+pub(crate) mod console;
 pub(crate) mod health;
 pub(crate) mod members;
 pub(crate) mod reads;
@@ -37,7 +38,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
-        .route("/openapi.json", web::get().to(health::openapi));
+        .route("/openapi.json", web::get().to(health::openapi))
+        .route("/console/config.json", web::get().to(console::config_json));
 }
 
 pub(crate) use kitchen_adapters::edge::query_config;

@@ -41,6 +41,7 @@ pub(crate) async fn snapshot(
         .map_err(store_error)?;
     Ok(HttpResponse::Ok().json(TenantSnapshotView {
         seq: snapshot.seq.get(),
+        epoch: snapshot.epoch,
         aggregates: snapshot.aggregates.iter().map(SnapshotView::from).collect(),
     }))
 }

@@ -86,6 +86,8 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
 
     let snapshot: Value = get_json(&http, format!("{base}/v1/snapshot"), &token).await;
     let n = snapshot["seq"].as_i64().unwrap();
+    let epoch: uuid::Uuid = serde_json::from_value(snapshot["epoch"].clone()).unwrap();
+    assert!(!epoch.is_nil(), "a written log has an epoch: {snapshot}");
     assert_eq!(n, 6);
     assert_eq!(snapshot["aggregates"].as_array().unwrap().len(), 5);
 
@@ -144,5 +146,9 @@ async fn snapshot_at_n_plus_events_after_n_equals_replaying_everything() {
     // Another tenant sees an empty world.
     let other = tokens::valid(&settings.auth, db.active_tenant().await);
     let empty: Value = get_json(&http, format!("{base}/v1/snapshot"), &other).await;
-    assert_eq!(empty, json!({"seq": 0, "aggregates": []}));
+    assert_eq!(
+        empty,
+        json!({"seq": 0, "epoch": uuid::Uuid::nil(), "aggregates": []}),
+        "a log never written: seq 0, the nil epoch"
+    );
 }

@@ -2,6 +2,7 @@
 //! others, so it also proves a drain under load).
 
 mod api;
+mod browser;
 mod hydration;
 mod login;
 mod shutdown;

@@ -4,12 +4,14 @@
 //! readiness, and how a server is bound, run and stopped. Written once so the
 //! services cannot answer the same failure in different ways.
 
+mod origin;
 mod problem;
 mod query;
 mod readiness;
 mod server;
 mod token;
 
+pub use origin::OriginPolicy;
 pub use problem::ApiError;
 pub use query::{query_config, Query};
 pub use readiness::{healthz, Check, CheckFn, Readiness};

@@ -20,6 +20,42 @@ pub enum Heard {
     Payload(String),
 }
 
+/// What a listener on several channels reports ([`run_channels`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeardOn {
+    /// (Re)connected and listening on every channel: catch up from the tables.
+    Connected,
+    /// A notification: its channel and payload.
+    Payload {
+        channel: &'static str,
+        payload: String,
+    },
+}
+
+/// How a listener turns what it hears into its report type.
+trait Report: Send + 'static {
+    fn connected() -> Self;
+    fn notified(channel: &'static str, payload: String) -> Self;
+}
+
+impl Report for Heard {
+    fn connected() -> Self {
+        Heard::Connected
+    }
+    fn notified(_: &'static str, payload: String) -> Self {
+        Heard::Payload(payload)
+    }
+}
+
+impl Report for HeardOn {
+    fn connected() -> Self {
+        HeardOn::Connected
+    }
+    fn notified(channel: &'static str, payload: String) -> Self {
+        HeardOn::Payload { channel, payload }
+    }
+}
+
 /// Whether the LISTEN connection is up (for readiness): false until the first
 /// LISTEN succeeds and while it reconnects. Cheap to clone (shared flag).
 #[derive(Debug, Clone, Default)]
@@ -67,6 +103,30 @@ pub async fn run(
     shutdown: Shutdown,
     health: ListenHealth,
 ) {
+    run_on(url, &[channel], heard, shutdown, health).await
+}
+
+/// Listens on every one of `channels` on ONE connection until `shutdown`
+/// fires, reconnecting with backoff. Notifications of one transaction arrive
+/// in the order they were sent, whatever their channels.
+pub async fn run_channels(
+    url: SecretString,
+    channels: &[&'static str],
+    heard: mpsc::Sender<HeardOn>,
+    shutdown: Shutdown,
+    health: ListenHealth,
+) {
+    run_on(url, channels, heard, shutdown, health).await
+}
+
+async fn run_on<T: Report>(
+    url: SecretString,
+    channels: &[&'static str],
+    heard: mpsc::Sender<T>,
+    shutdown: Shutdown,
+    health: ListenHealth,
+) {
+    let channel = channels.join(",");
     let mut backoff = Duration::from_millis(100);
     loop {
         if shutdown.is_triggered() {
@@ -74,14 +134,14 @@ pub async fn run(
         }
         // Connecting can hang on an unreachable server: shutdown wins over it.
         let attempt = tokio::select! {
-            attempt = listen_once(&url, channel, &heard, &shutdown, &mut backoff, &health) => attempt,
+            attempt = listen_once(&url, channels, &heard, &shutdown, &mut backoff, &health) => attempt,
             () = shutdown.wait() => return,
         };
         match attempt {
             Ok(()) => return,
             Err(e) => {
                 health.set(false);
-                tracing::warn!(cause = %e, channel, retry_in = ?backoff, "LISTEN connection lost; reconnecting");
+                tracing::warn!(cause = %e, channel = %channel, retry_in = ?backoff, "LISTEN connection lost; reconnecting");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     () = shutdown.wait() => return,
@@ -95,10 +155,10 @@ pub async fn run(
     }
 }
 
-async fn listen_once(
+async fn listen_once<T: Report>(
     url: &SecretString,
-    channel: &'static str,
-    heard: &mpsc::Sender<Heard>,
+    channels: &[&'static str],
+    heard: &mpsc::Sender<T>,
     shutdown: &Shutdown,
     backoff: &mut Duration,
     health: &ListenHealth,
@@ -106,13 +166,14 @@ async fn listen_once(
     let mut conn = AsyncPgConnection::establish(url.expose_secret())
         .await
         .map_err(|e| e.to_string())?;
-    conn.batch_execute(&format!("LISTEN {channel}"))
+    let listen: String = channels.iter().map(|c| format!("LISTEN {c};")).collect();
+    conn.batch_execute(&listen)
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(channel, "listening");
+    tracing::info!(channels = %channels.join(","), "listening");
     health.set(true);
     *backoff = Duration::from_millis(100);
-    if heard.send(Heard::Connected).await.is_err() {
+    if heard.send(T::connected()).await.is_err() {
         return Ok(());
     }
     loop {
@@ -126,7 +187,17 @@ async fn listen_once(
         };
         match next {
             Some(Some(Ok(note))) => {
-                if heard.send(Heard::Payload(note.payload)).await.is_err() {
+                // Only channels we listen on are delivered to this connection.
+                let channel = channels
+                    .iter()
+                    .copied()
+                    .find(|c| *c == note.channel)
+                    .unwrap_or(channels[0]);
+                if heard
+                    .send(T::notified(channel, note.payload))
+                    .await
+                    .is_err()
+                {
                     return Ok(());
                 }
             }

@@ -13,6 +13,7 @@ pub mod platform;
 mod prepared;
 pub mod read_model;
 pub mod schema;
+pub mod stream;
 pub mod tenant_status;
 mod tenant_tx;
 pub mod unit_of_work;

@@ -60,3 +60,15 @@ pub struct TenantNotification {
 pub fn parse_tenant_notification(payload: &str) -> Result<TenantNotification, serde_json::Error> {
     serde_json::from_str(payload)
 }
+
+/// Channel the `commands_outcome_notify` trigger notifies on (migration
+/// 2026-11-25-000030): a household command became succeeded, rejected or failed.
+pub const COMMAND_OUTCOMES_CHANNEL: &str = "command_outcomes";
+
+/// Parses a payload of the `command_outcomes` channel (`{"tenant_id", "id"}`,
+/// the shape of the `commands` channel).
+pub fn parse_command_outcome_notification(
+    payload: &str,
+) -> Result<CommandNotification, serde_json::Error> {
+    serde_json::from_str(payload)
+}

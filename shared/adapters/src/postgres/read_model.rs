@@ -13,7 +13,8 @@ use kitchen_domain::{LoadedStream, Seq, Snapshot, StreamRef, TenantId};
 use serde::Serialize;
 
 use super::event_store::{stream_events, PgFailure};
-use super::schema::{aggregates, tenant_sequences};
+use super::schema::aggregates;
+use super::stream::log_head_in_tx;
 use super::tenant_tx::run_in_tenant_tx;
 use super::PgPool;
 
@@ -22,6 +23,8 @@ use super::PgPool;
 #[serde(rename_all = "camelCase")]
 pub struct TenantSnapshot {
     pub seq: Seq,
+    /// The incarnation of the log `seq` belongs to (see [`super::stream::LogHead`]).
+    pub epoch: uuid::Uuid,
     pub aggregates: Vec<Snapshot>,
 }
 
@@ -69,12 +72,7 @@ pub async fn tenant_snapshot(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         |conn| {
             async move {
-                let seq: Option<i64> = tenant_sequences::table
-                    .filter(tenant_sequences::tenant_id.eq(tenant.as_uuid()))
-                    .select(tenant_sequences::last_seq)
-                    .first(conn)
-                    .await
-                    .optional()?;
+                let head = log_head_in_tx(conn, tenant).await?;
                 let rows: Vec<AggregateRow> = aggregates::table
                     .filter(aggregates::tenant_id.eq(tenant.as_uuid()))
                     .order(aggregates::seq.asc())
@@ -85,10 +83,9 @@ pub async fn tenant_snapshot(
                 for row in rows {
                     snapshots.push(current_shape(conn, tenant, Snapshot::try_from(row)?).await?);
                 }
-                let seq = Seq::new(seq.unwrap_or(0))
-                    .map_err(|e| StoreError::CorruptRow(e.to_string()))?;
                 Ok(TenantSnapshot {
-                    seq,
+                    seq: head.seq,
+                    epoch: head.epoch,
                     aggregates: snapshots,
                 })
             }

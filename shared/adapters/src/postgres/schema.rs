@@ -62,6 +62,7 @@ diesel::table! {
         tenant_id -> Uuid,
         last_seq -> Int8,
         updated_at -> Timestamptz,
+        epoch -> Uuid,
     }
 }
 
