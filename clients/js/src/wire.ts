@@ -5,9 +5,9 @@
  * generator as `Record<string, never>`; they are widened here to
  * `Record<string, unknown>` so payloads can be read.
  *
- * Stream frames are declared by hand from `docs/asyncapi.yaml` (the generator
- * sees only the frames the gateway's OpenAPI document knows) and checked
- * against the generated `StreamFrame` below, so the two cannot drift apart.
+ * Stream frames are declared by hand from `docs/asyncapi.yaml` (with the
+ * documentation a client needs) and checked both ways against the generated
+ * `StreamFrame` below, so the two cannot drift apart.
  */
 import type { components } from "./generated/openapi.js";
 
@@ -17,11 +17,8 @@ type Widen<T, K extends keyof T, V> = Omit<T, K> & { [P in K]: V };
 
 export type EventView = Widen<Schemas["EventView"], "payload" | "metadata", Json>;
 export type AggregateSnapshot = Widen<Schemas["SnapshotView"], "state", Json>;
-export type TenantSnapshot = Omit<Schemas["TenantSnapshotView"], "aggregates"> & {
-  aggregates: AggregateSnapshot[];
-  /** The log's epoch (changes when the tenant's log is recreated). */
-  epoch?: string | null;
-};
+/** `GET /v1/snapshot`: every aggregate at `seq`, and the log's `epoch` (changes when the log is recreated). */
+export type TenantSnapshot = Omit<Schemas["TenantSnapshotView"], "aggregates"> & { aggregates: AggregateSnapshot[] };
 export type CommandView = Schemas["CommandView"];
 export type CommandStatus = CommandView["status"];
 export type FinalStatus = Extract<CommandStatus, "succeeded" | "rejected" | "failed">;
@@ -38,18 +35,21 @@ export interface EventFrame {
   type: "event";
   event: EventView;
 }
-/** `{"type":"ready"}`: catch-up done up to `seq`; what follows is live. */
+/** `{"type":"ready"}`: catch-up done up to `seq`; what follows is live; `epoch` names the log. */
 export interface ReadyFrame {
   type: "ready";
   seq: number;
-  epoch?: string;
+  epoch: string;
 }
 /** `{"type":"command"}`: a command of the tenant became final (no seq; live only). */
 export interface CommandOutcomeFrame {
   type: "command";
   commandId: string;
-  status: FinalStatus;
-  eventSeqs?: number[];
+  /** Always final (`succeeded`, `rejected`, `failed`); typed as the documented status enum. */
+  status: CommandStatus;
+  /** Present when `succeeded`. */
+  eventSeqs?: number[] | null;
+  /** Present when `rejected` or `failed`. */
   rejection?: Rejection | null;
 }
 /** `{"type":"reset"}`: `after` is beyond the head or the epoch changed: hydrate again (close 4009 follows). */
@@ -64,6 +64,8 @@ export type StreamFrame = EventFrame | ReadyFrame | CommandOutcomeFrame | ResetF
 type Assert<T extends true> = T;
 type Widened<F> = F extends { event: unknown } ? Omit<F, "event"> & { event: EventView } : F;
 export type _SpecFramesAreHandled = Assert<Widened<Schemas["StreamFrame"]> extends StreamFrame ? true : false>;
+// And every frame the SDK handles is one the contract documents.
+export type _HandledFramesAreSpecified = Assert<StreamFrame extends Widened<Schemas["StreamFrame"]> ? true : false>;
 
 /** Close codes of `GET /v1/stream` (docs/asyncapi.yaml). */
 export const CloseCode = {

@@ -565,10 +565,32 @@ export interface components {
             /** @enum {string} */
             type: "event";
         } | {
+            /** Format: uuid */
+            epoch: string;
             /** Format: int64 */
             seq: number;
             /** @enum {string} */
             type: "ready";
+        } | {
+            /** Format: uuid */
+            commandId: string;
+            /** @description Seqs of the events it appended (present when `succeeded`). */
+            eventSeqs?: number[] | null;
+            rejection?: components["schemas"]["Rejection"] | null;
+            /**
+             * @description Where a command is: `pending -> claimed -> dispatched -> succeeded | rejected | failed`.
+             * @enum {string}
+             */
+            status: "pending" | "claimed" | "dispatched" | "succeeded" | "rejected" | "failed";
+            /** @enum {string} */
+            type: "command";
+        } | {
+            /** Format: uuid */
+            epoch: string;
+            /** Format: int64 */
+            head: number;
+            /** @enum {string} */
+            type: "reset";
         };
         /**
          * @description The body of `POST /v1/commands`. Unknown fields are refused so typos do not
@@ -611,6 +633,13 @@ export interface components {
          */
         TenantSnapshotView: {
             aggregates: components["schemas"]["SnapshotView"][];
+            /**
+             * Format: uuid
+             * @description This incarnation of the tenant's log: it changes when the log is
+             *     recreated (the tenant erased and provisioned again). Pass it to
+             *     `GET /v1/stream?after=<seq>&epoch=<epoch>`.
+             */
+            epoch: string;
             /** Format: int64 */
             seq: number;
         };
