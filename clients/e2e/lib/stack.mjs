@@ -160,6 +160,17 @@ export async function startStack({ accessTokenTtlSecs = 900, env: extraEnv = {} 
         return ["succeeded", "rejected", "failed"].includes(body.status) ? body : null;
       });
     },
+    /**
+     * Gives the household's log a new epoch, as a restore from a backup or a
+     * recreated log would (as the owner role, under the tenant's RLS).
+     */
+    async recreateEpoch(tenantId) {
+      const sql = `BEGIN; SELECT set_config('app.tenant_id', '${tenantId}', true);
+        UPDATE tenant_sequences SET epoch = gen_random_uuid() WHERE tenant_id = '${tenantId}'; COMMIT;`;
+      await run("psql", ["-v", "ON_ERROR_STOP=1", "-qAt", "-h", env.KITCHEN__DATABASE__HOST ?? "127.0.0.1", "-p", env.KITCHEN__DATABASE__PORT ?? "5432", "-U", "kitchen_owner", "-d", env.KITCHEN__DATABASE__NAME, "-c", sql], {
+        env: { ...env, PGPASSWORD: env.KITCHEN__DATABASE__ROLES__OWNER ?? "kitchen-owner-dev" },
+      });
+    },
     async stop() {
       for (const name of SERVICES) await stack.kill(name);
       await admin(["drop-database"]).catch((e) => console.error(`drop-database: ${e.message}`));

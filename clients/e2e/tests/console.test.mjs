@@ -196,6 +196,29 @@ describe("the household console", () => {
     await screenshot(page, "after-reconnect");
   });
 
+  test("the log recreated while the page was away (a new epoch): the page hydrates again instead of waiting", async () => {
+    const page = pages.a2;
+    const stats = () => page.evaluate(() => ({ ...window.kitchen.client.stats, epoch: window.kitchen.client.state.epoch }));
+    const before = await stats();
+    await stack.kill("realtime");
+    await page.getByTestId("connection").filter({ hasText: "reconnecting" }).waitFor({ timeout: 5_000 });
+    await stack.recreateEpoch(households.a.tenantId);
+    await stack.restart("realtime");
+    // The page comes back with its old epoch: reset + 4009, then a new snapshot.
+    await eventually("a re-hydration", async () => (await stats()).hydrations > before.hydrations, 15_000);
+    await page.getByTestId("connection").filter({ hasText: "live" }).waitFor({ timeout: 15_000 });
+    const after = await stats();
+    assert.ok(after.resets > before.resets, JSON.stringify(after));
+    assert.notEqual(after.epoch, before.epoch);
+    // And it is live on the new log: a new order shows up.
+    const done = await stack.command(households.a.token, "createOrder", {
+      orderId: crypto.randomUUID(),
+      userId: "e2e-driver",
+      items: [{ menuItemId: "e2e-stew", quantity: 1 }],
+    });
+    await eventually("the order after the re-hydration", async () => (await seqsOf(page)).received.includes(done.eventSeqs[0]), 5_000);
+  });
+
   test("a token that expires mid-session is refreshed without losing an event", async () => {
     const page = await openConsole(browser, stack, households.a);
     // Every connection state the page shows from now on.
