@@ -1,10 +1,10 @@
-//! Rows 8 and 9: the tenant lifecycle's front door (issue 12).
+//! Rows 10 and 11: the tenant lifecycle's front door (issue 12).
 //!
-//! Row 8: provisioning, `POST /v1/tenants` -> the tenant reads `active`, one
+//! Row 10: provisioning, `POST /v1/tenants` -> the tenant reads `active`, one
 //! household at a time, beside a trivial workflow with as many regular
 //! activities as the saga has steps, on the same dev server.
 //!
-//! Row 9: login, `POST /v1/auth/token` requests/s from closed-loop clients at
+//! Row 11: login, `POST /v1/auth/token` requests/s from closed-loop clients at
 //! the configured argon2 cost, beside argon2id verifications/s of the same
 //! hash on as many threads as the machine has cores (the bound: a login is one
 //! verification); and the median time of a wrong password beside that of an
@@ -107,7 +107,7 @@ impl Platform {
 
 pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     let phase = Phase::new().await?;
-    // Row 9 logs in wrongly thousands of times from one address: lift the
+    // Row 11 logs in wrongly thousands of times from one address: lift the
     // per-address and per-account failure limits, which would answer 429.
     let limits = [
         (
@@ -128,7 +128,7 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     login(run, out, &phase, &gateway, tenant).await
 }
 
-/// Row 8; returns one provisioned tenant (its admin has [`ADMIN_PASSWORD`]).
+/// Row 10; returns one provisioned tenant (its admin has [`ADMIN_PASSWORD`]).
 async fn provisioning(
     run: &Run,
     out: &mut Findings,
@@ -165,7 +165,7 @@ async fn provisioning(
     for (name, ours_ms, raw_ms) in [("p50", o.p50_ms, r.p50_ms), ("p99", o.p99_ms, r.p99_ms)] {
         out.row(
             Row::new(
-                "8",
+                "10",
                 format!("provisioning POST -> active, {n} households one at a time: {name}"),
                 "ms",
                 ours_ms,
@@ -177,7 +177,7 @@ async fn provisioning(
         );
     }
     out.note(format!(
-        "row 8: ours includes the admin password's argon2id hash in the gateway, the pump hop, five \
+        "row 10: ours includes the admin password's argon2id hash in the gateway, the pump hop, five \
          transactions of the saga (tenant + sequence row, admin user, menu events through the event \
          store, activation, progress) and polling GET /v1/tenants/{{id}} every {} ms",
         POLL.as_millis()
@@ -185,7 +185,7 @@ async fn provisioning(
     Ok(first)
 }
 
-/// Row 9.
+/// Row 11.
 async fn login(
     run: &Run,
     out: &mut Findings,
@@ -231,7 +231,7 @@ async fn login(
     let raw_rate = verifications_per_sec(cost, duration).await?;
     out.row(
         Row::new(
-            "9",
+            "11",
             format!(
                 "logins/s, {clients} clients, argon2id m={} KiB t={} p={}",
                 cost.memory_kib, cost.iterations, cost.parallelism
@@ -259,13 +259,13 @@ async fn login(
     };
     let (wrong_p50, unknown_p50) = (median(&mut wrong_ms), median(&mut unknown_ms));
     out.row(
-        Row::new("9", "login, wrong password: median", "ms", wrong_p50).raw(
+        Row::new("11", "login, wrong password: median", "ms", wrong_p50).raw(
             unknown_p50,
             "login, unknown user: median (the same work: a dummy hash)",
         ),
     );
     out.note(format!(
-        "row 9: {n} wrong-password and {n} unknown-user logins alternated one at a time; a right \
+        "row 11: {n} wrong-password and {n} unknown-user logins alternated one at a time; a right \
          login's p50 in the closed loop was {:.1} ms",
         logins.latency.map(|p| p.p50_ms).unwrap_or(f64::NAN)
     ));

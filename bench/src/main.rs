@@ -4,8 +4,8 @@
 //!   scripts/bench            # full run (release build, own Temporal dev server)
 //!   scripts/bench --smoke    # seconds-long sizes: checks the bench works
 //!
-//! Options (`kitchen-bench --help`): --smoke, --only 1,2,3,4,5,6,7,8,9 (rows; 2
-//! and 3 run together, and 8 and 9), --json PATH (default target/bench/results.json).
+//! Options (`kitchen-bench --help`): --smoke, --only 1,2,3,4,5,6,7,10,11 (rows;
+//! 2 and 3 run together, and 10 and 11), --json PATH (default target/bench/results.json).
 //! Needs PostgreSQL (as the tests do), a Temporal dev server at
 //! KITCHEN__TEMPORAL__ADDRESS, and the service binaries next to this one.
 #![forbid(unsafe_code)]
@@ -57,13 +57,13 @@ struct Args {
     /// Seconds-long sizes: checks that the bench works (figures are not meaningful).
     #[arg(long)]
     smoke: bool,
-    /// The rows to run, e.g. 1,4 (rows 2 and 3 run together, and rows 8 and 9).
+    /// The rows to run, e.g. 1,4 (rows 2 and 3 run together, and rows 10 and 11).
     #[arg(
         long = "only",
         value_name = "ROWS",
         value_delimiter = ',',
         value_parser = row,
-        default_value = "1,2,4,5,6,7,8"
+        default_value = "1,2,4,5,6,7,10"
     )]
     rows: Vec<u8>,
     /// Where the JSON report goes (service logs go to `logs/` beside it).
@@ -89,8 +89,10 @@ fn row(text: &str) -> Result<u8, String> {
         "5" => Ok(5),
         "6" => Ok(6),
         "7" => Ok(7),
-        "8" | "9" => Ok(8),
-        other => Err(format!("unknown row {other:?} (rows are 1 to 9)")),
+        "10" | "11" => Ok(10),
+        other => Err(format!(
+            "unknown row {other:?} (rows are 1 to 7, 10 and 11)"
+        )),
     }
 }
 
@@ -152,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
             5 => "row 5: fan-out",
             6 => "row 6: hydration",
             7 => "row 7: read models",
-            _ => "rows 8-9: provisioning and login",
+            _ => "rows 10-11: provisioning and login",
         };
         println!("== {name}");
         let result = match row {
@@ -208,15 +210,15 @@ mod tests {
         let a = parse(&[]).unwrap();
         assert_eq!(
             (a.smoke, a.rows.as_slice()),
-            (false, &[1, 2, 4, 5, 6, 7, 8][..])
+            (false, &[1, 2, 4, 5, 6, 7, 10][..])
         );
         let a = parse(&["--smoke", "--only", "2,3", "--json", "x.json"]).unwrap();
         assert_eq!(
             (a.smoke, a.rows.as_slice(), a.json),
             (true, &[2][..], PathBuf::from("x.json"))
         );
-        assert_eq!(parse(&["--only", "8,9"]).unwrap().rows, [8]);
-        assert!(parse(&["--only", "10"])
+        assert_eq!(parse(&["--only", "10,11"]).unwrap().rows, [10]);
+        assert!(parse(&["--only", "12"])
             .unwrap_err()
             .to_string()
             .contains("unknown row"));

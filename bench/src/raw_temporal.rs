@@ -42,7 +42,7 @@ impl TrivialWorkflow {
     }
 }
 
-/// The raw baseline of the provisioning saga (row 8): as many regular
+/// The raw baseline of the provisioning saga (row 10): as many regular
 /// activities, one after another, as the saga has steps, each doing nothing.
 #[workflow]
 #[derive(Default)]
@@ -166,7 +166,7 @@ pub fn op(client: Client, task_queue: String) -> Op {
     )
 }
 
-/// Start the trivial saga (row 8's baseline) and await its result.
+/// Start the trivial saga (row 10's baseline) and await its result.
 pub fn saga_op(client: Client, task_queue: String) -> Op {
     timed(client, task_queue, start!(TrivialSaga::run, "trivial saga"))
 }
