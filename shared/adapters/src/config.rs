@@ -9,7 +9,7 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-const BASE: &str = include_str!("../../../configuration/base.toml");
+pub(crate) const BASE: &str = include_str!("../../../configuration/base.toml");
 
 /// Settings shared by every service and tool.
 #[derive(Debug, Clone, Deserialize)]

@@ -136,6 +136,10 @@ impl Stack {
     pub fn spawn_worker_process_with(&mut self, env: &[(&str, &str)]) -> u32 {
         let s = &self.settings;
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker"))
+            .env(
+                "KITCHEN_ENV",
+                kitchen_test_support::process::test_environment(),
+            )
             .envs(env.iter().copied())
             .env("KITCHEN__DATABASE__NAME", &s.database.name)
             .env("KITCHEN__DATABASE__HOST", &s.database.host)

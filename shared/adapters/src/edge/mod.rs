@@ -11,7 +11,7 @@ mod server;
 mod token;
 
 pub use problem::ApiError;
-pub use query::{query_config, Query};
+pub use query::{parse_query, query_config, Query};
 pub use readiness::{healthz, Check, CheckFn, Readiness};
 pub use server::{BoundServer, Listen};
 pub use token::{request_token, TokenSource, SUBPROTOCOL};
