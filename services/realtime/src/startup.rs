@@ -229,4 +229,23 @@ pub mod fuzzing {
         }
         result
     }
+
+    #[cfg(test)]
+    mod tests {
+        /// The fuzz target's corpus, replayed as a test.
+        #[test]
+        fn the_stream_request_corpus_replays_with_typed_refusals() {
+            let mut accepted = 0;
+            let inputs = kitchen_adapters::fuzzing::corpus("stream_request");
+            for (path, data) in &inputs {
+                // Shown only if the replay fails: which input did it.
+                eprintln!("replaying {}", path.display());
+                accepted += usize::from(super::stream_request(data).is_ok());
+            }
+            assert!(
+                accepted >= 3 && accepted < inputs.len(),
+                "{accepted} accepted"
+            );
+        }
+    }
 }

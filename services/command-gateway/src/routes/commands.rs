@@ -370,4 +370,37 @@ pub mod fuzzing {
         }
         result
     }
+
+    #[cfg(test)]
+    mod tests {
+        use std::collections::BTreeSet;
+
+        /// The fuzz target's corpus, replayed as a test: every body answered,
+        /// the well-formed ones accepted, the rest refused with a typed code.
+        #[test]
+        fn the_command_body_corpus_replays_with_typed_refusals() {
+            let (mut accepted, mut codes) = (0, BTreeSet::new());
+            for (path, data) in kitchen_adapters::fuzzing::corpus("command_body") {
+                // Shown only if the replay fails: which input did it.
+                eprintln!("replaying {}", path.display());
+                match super::command_body(&data) {
+                    Ok(_) => accepted += 1,
+                    Err(e) => {
+                        codes.insert(e.code());
+                    }
+                }
+            }
+            assert!(accepted >= 5, "{accepted} bodies accepted");
+            let known: BTreeSet<_> = [
+                "invalid_json",
+                "invalid_body",
+                "unknown_command_type",
+                "invalid_payload",
+                "forbidden",
+            ]
+            .into();
+            assert!(codes.is_subset(&known), "{codes:?}");
+            assert!(codes.len() >= 4, "{codes:?}");
+        }
+    }
 }

@@ -2,8 +2,10 @@
 //! others, so it also proves a drain under load).
 
 mod api;
+mod hostile;
 mod hydration;
 mod login;
+mod schemathesis;
 mod shutdown;
 mod views;
 

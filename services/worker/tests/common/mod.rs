@@ -64,7 +64,12 @@ impl Stack {
 
     /// Gateway, one pump and one worker, on the shared dev server.
     pub async fn full() -> Stack {
-        let stack = Stack::new(|_| {}).await;
+        Self::full_with(|_| {}).await
+    }
+
+    /// As `full`, with `adjust` applied to the settings first.
+    pub async fn full_with(adjust: impl FnOnce(&mut Settings)) -> Stack {
+        let stack = Stack::new(adjust).await;
         temporal::require_shared(&stack.settings.temporal.address).await;
         let mut stack = stack;
         stack.start_pump().await;

@@ -1,0 +1,4 @@
+//! Bearer tokens: JWT header decoding and claims handling, tenant and
+//! platform (see `kitchen_adapters::fuzzing::jwt`).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kitchen_adapters::fuzzing::jwt(data));
