@@ -41,21 +41,21 @@ async fn schemathesis_finds_no_5xx_and_no_answer_outside_the_document() {
 
     // The household API with a tenant token; the platform API with a platform
     // token, tenant creation left out (each would start a provisioning).
-    let runs: [(&str, &str, &[&str]); 3] = [
+    let runs: [(&str, &str, &[&str]); 2] = [
         (
             "tenant operations",
             &tenant_token,
             &["--exclude-path-regex", "^/v1/tenants"],
         ),
         (
-            "platform operations on one tenant",
+            "platform operations but tenant creation",
             &platform_token,
-            &["--include-path-regex", "^/v1/tenants/"],
-        ),
-        (
-            "listing tenants",
-            &platform_token,
-            &["--include-path", "/v1/tenants", "--include-method", "GET"],
+            &[
+                "--include-path-regex",
+                "^/v1/tenants",
+                "--exclude-operation-id",
+                "create",
+            ],
         ),
     ];
     for (label, token, filters) in runs {
@@ -67,7 +67,10 @@ async fn schemathesis_finds_no_5xx_and_no_answer_outside_the_document() {
             .args(["--checks", CHECKS])
             .args(["--max-examples", &examples])
             .args(["--phases", "examples,coverage,fuzzing"])
-            .args(["--workers", "2", "--seed", "15"])
+            // One worker: hypothesis parses lambdas with `ast` from several
+            // threads otherwise, which CPython 3.11 can fail on ("AST constructor
+            // recursion depth mismatch"), a runtime error, not a finding.
+            .args(["--workers", "1", "--seed", "15"])
             .args(["--generation-database", "none"])
             .args(["--request-timeout", "30"])
             .args(filters)
