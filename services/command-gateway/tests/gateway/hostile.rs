@@ -396,3 +396,26 @@ async fn counts(db: &TestDb, tenants: &[TenantId]) -> Vec<(i64, i64)> {
     }
     out
 }
+
+/// The binary, not only the check: outside a development `KITCHEN_ENV` the
+/// gateway refuses the built-in HS256 key and names the setting to change.
+#[tokio::test]
+async fn the_gateway_refuses_to_start_with_the_development_key_in_production() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_command-gateway"))
+        .env("KITCHEN_ENV", "production")
+        .env("KITCHEN__GATEWAY__PORT", "0")
+        .env("RUST_BACKTRACE", "0")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), output)
+        .await
+        .expect("it stops at once")
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to start: auth.hs256_secret")
+            && stderr.contains("KITCHEN__AUTH__HS256_SECRET"),
+        "{stderr}"
+    );
+}
