@@ -43,7 +43,7 @@ impl Write for Captured {
 }
 
 #[tokio::test]
-async fn the_admin_password_is_in_no_log_line_at_debug_level() {
+async fn no_secret_is_in_any_log_line_at_debug_level() {
     let captured = Captured::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
