@@ -4,6 +4,12 @@
 
 KITCHEN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN_DIR="$KITCHEN_ROOT/.run"
+# Every script of this directory is a development tool (dev-up, test, bench,
+# fuzz, ...): the services they start may use the built-in development secrets
+# of configuration/base.toml, which they refuse unless KITCHEN_ENV is local,
+# test or development (README, "Production-safe defaults"). Deployments never
+# source this file.
+export KITCHEN_ENV=${KITCHEN_ENV:-local}
 mkdir -p "$RUN_DIR"
 
 PG_HOST=${KITCHEN__DATABASE__HOST:-127.0.0.1}

@@ -48,6 +48,9 @@ fn binary(name: &str) -> anyhow::Result<PathBuf> {
 fn environment(settings: &Settings) -> Vec<(&'static str, String)> {
     let db = &settings.database;
     vec![
+        // The bench runs with the built-in development secrets, which a
+        // service refuses outside a development KITCHEN_ENV.
+        ("KITCHEN_ENV", "test".to_owned()),
         ("KITCHEN__DATABASE__HOST", db.host.clone()),
         ("KITCHEN__DATABASE__PORT", db.port.to_string()),
         ("KITCHEN__DATABASE__NAME", db.name.clone()),

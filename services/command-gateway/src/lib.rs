@@ -11,4 +11,6 @@ pub mod openapi;
 mod routes;
 pub mod startup;
 
+#[doc(hidden)]
+pub use routes::commands::fuzzing;
 pub use startup::{build, build_with_pool};

@@ -11,6 +11,14 @@ use kitchen_temporal::TemporalScheduler;
 async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let settings = Settings::load().context("loading settings")?;
+    // Before anything listens or connects: never live with a public secret.
+    kitchen_adapters::safe_defaults::refuse_development_secrets(
+        &settings,
+        kitchen_adapters::safe_defaults::ServiceSecrets {
+            role: kitchen_adapters::config::DbRole::Pump,
+            verifies_tokens: false,
+        },
+    )?;
     kitchen_adapters::telemetry::init(&settings.log);
     let client = tokio::select! {
         client = kitchen_temporal::connect_with_retry(&settings.temporal, "kitchen-command-pump") => {

@@ -11,3 +11,5 @@ pub mod startup;
 mod wire;
 
 pub use startup::build;
+#[doc(hidden)]
+pub use startup::fuzzing;

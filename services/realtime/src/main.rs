@@ -8,6 +8,14 @@ use kitchen_adapters::shutdown::Shutdown;
 async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let settings = Settings::load().context("loading settings")?;
+    // Before anything listens or connects: never live with a public secret.
+    kitchen_adapters::safe_defaults::refuse_development_secrets(
+        &settings,
+        kitchen_adapters::safe_defaults::ServiceSecrets {
+            role: kitchen_adapters::config::DbRole::Realtime,
+            verifies_tokens: true,
+        },
+    )?;
     kitchen_adapters::telemetry::init(&settings.log);
     let app = realtime::build(&settings, &shutdown).context("building realtime")?;
     tracing::info!(address = %app.address(), "realtime listening");

@@ -190,3 +190,71 @@ pub fn build(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<BoundSe
     })?;
     Ok(server)
 }
+
+/// The fuzz targets' entry (`fuzz/`) to what an upgrade request carries from
+/// outside before anything is verified: the query string (`after`,
+/// `access_token`, percent-decoded) and the token's place (`Authorization`,
+/// `Sec-WebSocket-Protocol`, the query). Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use actix_web::http::header::{self, HeaderValue};
+    use actix_web::test::TestRequest;
+    use kitchen_adapters::edge::{parse_query, request_token, ApiError};
+
+    use super::{after_seq, StreamQuery};
+
+    /// Parses an upgrade request made of `data`: the query string, then
+    /// (after each `\n`) an `Authorization` and a `Sec-WebSocket-Protocol`
+    /// value. Returns the `after` and the token found, or the refusal.
+    pub fn stream_request(data: &[u8]) -> Result<(i64, String), ApiError> {
+        let mut parts = data.splitn(3, |b| *b == b'\n');
+        let query = String::from_utf8_lossy(parts.next().unwrap_or_default());
+        let mut request = TestRequest::default();
+        for (name, value) in [header::AUTHORIZATION, header::SEC_WEBSOCKET_PROTOCOL]
+            .into_iter()
+            .zip(parts)
+        {
+            // What HTTP cannot carry never reaches the server.
+            if let Ok(value) = HeaderValue::from_bytes(value) {
+                request = request.insert_header((name, value));
+            }
+        }
+        let request = request.to_http_request();
+        let result = parse_query::<StreamQuery>(&query).and_then(|stream| {
+            let after = after_seq(&stream)?;
+            let (token, _) = request_token(&request, stream.access_token.as_deref())?;
+            Ok((after, token))
+        });
+        match &result {
+            Ok((after, _)) => assert!(*after >= 0, "a negative `after` passed"),
+            Err(e) => assert!(
+                matches!(
+                    e.code(),
+                    "invalid_query" | "ambiguous_token" | "token_missing" | "token_malformed"
+                ),
+                "unexpected refusal {}: {e}",
+                e.code()
+            ),
+        }
+        result
+    }
+
+    #[cfg(test)]
+    mod tests {
+        /// The fuzz target's corpus, replayed as a test.
+        #[test]
+        fn the_stream_request_corpus_replays_with_typed_refusals() {
+            let mut accepted = 0;
+            let inputs = kitchen_adapters::fuzzing::corpus("stream_request");
+            for (path, data) in &inputs {
+                // Shown only if the replay fails: which input did it.
+                eprintln!("replaying {}", path.display());
+                accepted += usize::from(super::stream_request(data).is_ok());
+            }
+            assert!(
+                accepted >= 3 && accepted < inputs.len(),
+                "{accepted} accepted"
+            );
+        }
+    }
+}

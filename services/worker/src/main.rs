@@ -9,6 +9,14 @@ use kitchen_adapters::shutdown::Shutdown;
 async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let settings = Settings::load().context("loading settings")?;
+    // Before anything listens or connects: never live with a public secret.
+    kitchen_adapters::safe_defaults::refuse_development_secrets(
+        &settings,
+        kitchen_adapters::safe_defaults::ServiceSecrets {
+            role: kitchen_adapters::config::DbRole::Worker,
+            verifies_tokens: false,
+        },
+    )?;
     kitchen_adapters::telemetry::init(&settings.log);
     let pool = kitchen_adapters::postgres::pool(
         &settings.database.role_url(DbRole::Worker),

@@ -9,7 +9,7 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-const BASE: &str = include_str!("../../../configuration/base.toml");
+pub(crate) const BASE: &str = include_str!("../../../configuration/base.toml");
 
 /// Settings shared by every service and tool.
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +181,13 @@ pub struct DatabaseSettings {
     pub name: String,
     pub pool_size: usize,
     pub connect_timeout_secs: u64,
+    /// TLS to the server (README, "Configuration"): libpq's `sslmode`.
+    #[serde(default)]
+    pub sslmode: crate::postgres::tls::SslMode,
+    /// A PEM file of the certificate authority that signed the server's
+    /// certificate; `verify-ca` and `verify-full` need it.
+    #[serde(default)]
+    pub sslrootcert: String,
     pub admin: AdminSettings,
     pub roles: RolePasswords,
 }
@@ -302,11 +309,17 @@ impl DatabaseSettings {
         } else {
             ""
         };
+        let root = if self.sslrootcert.is_empty() {
+            String::new()
+        } else {
+            format!("&sslrootcert={}", encode(&self.sslrootcert))
+        };
         SecretString::from(format!(
-            "postgres://{credentials}@{}/{}?connect_timeout={}{primary_only}",
+            "postgres://{credentials}@{}/{}?connect_timeout={}{primary_only}&sslmode={}{root}",
             hosts.join(","),
             encode(database),
-            self.connect_timeout_secs
+            self.connect_timeout_secs,
+            self.sslmode.as_str(),
         ))
     }
 }
@@ -424,7 +437,7 @@ mod tests {
         let url = url.expose_secret();
         assert!(
             url.contains("@10.0.0.1:6432,10.0.0.2:6433/")
-                && url.ends_with("&target_session_attrs=read-write"),
+                && url.ends_with("&target_session_attrs=read-write&sslmode=disable"),
             "{url}"
         );
         db.host = "db.internal".into();

@@ -6,9 +6,12 @@
 pub mod auth;
 pub mod config;
 pub mod edge;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod ops_http;
 pub mod postgres;
+pub mod safe_defaults;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tenant_gate;

@@ -23,6 +23,9 @@ pub fn free_port() -> u16 {
 fn env_of(settings: &Settings) -> Vec<(&'static str, String)> {
     let (db, t, p) = (&settings.database, &settings.temporal, &settings.pump);
     vec![
+        // Tests run with the built-in development secrets, which a service
+        // refuses anywhere else (kitchen_adapters::safe_defaults).
+        ("KITCHEN_ENV", test_environment()),
         ("KITCHEN__DATABASE__NAME", db.name.clone()),
         ("KITCHEN__DATABASE__HOST", db.host.clone()),
         ("KITCHEN__DATABASE__PORT", db.port.to_string()),
@@ -56,6 +59,15 @@ fn env_of(settings: &Settings) -> Vec<(&'static str, String)> {
             p.start_timeout_ms.to_string(),
         ),
     ]
+}
+
+/// The `KITCHEN_ENV` of a service a test starts: the test's own when it is a
+/// development one (`scripts/test` sets `local`), else `test`.
+pub fn test_environment() -> String {
+    std::env::var("KITCHEN_ENV")
+        .ok()
+        .filter(|e| kitchen_adapters::safe_defaults::DEVELOPMENT_ENVIRONMENTS.contains(&e.as_str()))
+        .unwrap_or_else(|| "test".to_owned())
 }
 
 /// Starts `binary` with `settings`; logs go to the test's stderr when

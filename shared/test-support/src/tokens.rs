@@ -83,6 +83,12 @@ pub struct JwksServer {
 
 impl JwksServer {
     pub async fn start() -> JwksServer {
+        Self::start_stalling(usize::MAX, std::time::Duration::ZERO).await
+    }
+
+    /// A server that answers its first `fast` requests at once and every
+    /// later one only after `stall` (an identity provider gone slow).
+    pub async fn start_stalling(fast: usize, stall: std::time::Duration) -> JwksServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -97,8 +103,11 @@ impl JwksServer {
                 let Ok((mut socket, _)) = listener.accept().await else {
                     return;
                 };
-                counter.fetch_add(1, Ordering::SeqCst);
+                let index = counter.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
+                    if index >= fast {
+                        tokio::time::sleep(stall).await;
+                    }
                     let mut buf = [0u8; 4096];
                     let _ = socket.read(&mut buf).await;
                     let response = format!(

@@ -316,3 +316,91 @@ pub(crate) async fn by_correlation(
         next_after,
     }))
 }
+
+/// The fuzz target's entry (`fuzz/`) to the parsing of `POST /v1/commands`
+/// bodies: every command type, through the domain catalog, for each role.
+/// Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use actix_web::ResponseError;
+    use kitchen_adapters::auth::Caller;
+    use kitchen_adapters::edge::ApiError;
+    use kitchen_domain::catalog::AnyCommand;
+    use kitchen_domain::queue::NewCommand;
+    use kitchen_domain::TenantId;
+
+    /// Parses `data` as a command body; the first byte picks the caller's
+    /// role (admin, member, none, an unknown one). Whatever the input, the
+    /// answer is a command of the caller's tenant whose stored payload parses
+    /// back to itself, or a 400/403 problem with a reason.
+    pub fn command_body(data: &[u8]) -> Result<NewCommand, ApiError> {
+        let (role, body) = match data.split_first() {
+            Some((first, rest)) => (
+                [Some("admin"), Some("member"), None, Some("chef")][usize::from(*first % 4)],
+                rest,
+            ),
+            None => (None, data),
+        };
+        let caller = Caller {
+            tenant: TenantId::new_random(),
+            subject: Some("fuzz".into()),
+            role: role.map(str::to_owned),
+            expires_at: chrono::Utc::now(),
+        };
+        let result = super::parse(body, &caller);
+        match &result {
+            Ok(command) => {
+                assert_eq!(
+                    command.tenant_id, caller.tenant,
+                    "the tenant is the token's"
+                );
+                let again = AnyCommand::parse_client(&command.command_type, &command.payload)
+                    .expect("a stored payload parses again");
+                assert_eq!(
+                    again.to_payload(),
+                    command.payload,
+                    "stored payloads are stable"
+                );
+            }
+            Err(e) => {
+                let status = e.status_code().as_u16();
+                assert!(status == 400 || status == 403, "{status} for a body: {e}");
+                assert!(!e.problem().detail.is_empty(), "a reason is given");
+            }
+        }
+        result
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::collections::BTreeSet;
+
+        /// The fuzz target's corpus, replayed as a test: every body answered,
+        /// the well-formed ones accepted, the rest refused with a typed code.
+        #[test]
+        fn the_command_body_corpus_replays_with_typed_refusals() {
+            let (mut accepted, mut codes) = (0, BTreeSet::new());
+            for (path, data) in kitchen_adapters::fuzzing::corpus("command_body") {
+                // Shown only if the replay fails: which input did it.
+                eprintln!("replaying {}", path.display());
+                match super::command_body(&data) {
+                    Ok(_) => accepted += 1,
+                    Err(e) => {
+                        codes.insert(e.code());
+                    }
+                }
+            }
+            assert!(accepted >= 5, "{accepted} bodies accepted");
+            let known: BTreeSet<_> = [
+                "invalid_json",
+                "invalid_body",
+                "unknown_command_type",
+                "invalid_payload",
+                "forbidden",
+            ]
+            .into();
+            assert!(codes.is_subset(&known), "{codes:?}");
+            assert!(codes.len() >= 4, "{codes:?}");
+        }
+    }
+}

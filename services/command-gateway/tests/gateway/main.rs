@@ -3,8 +3,10 @@
 
 mod api;
 mod browser;
+mod hostile;
 mod hydration;
 mod login;
+mod schemathesis;
 mod shutdown;
 mod views;
 

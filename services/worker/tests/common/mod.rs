@@ -64,7 +64,12 @@ impl Stack {
 
     /// Gateway, one pump and one worker, on the shared dev server.
     pub async fn full() -> Stack {
-        let stack = Stack::new(|_| {}).await;
+        Self::full_with(|_| {}).await
+    }
+
+    /// As `full`, with `adjust` applied to the settings first.
+    pub async fn full_with(adjust: impl FnOnce(&mut Settings)) -> Stack {
+        let stack = Stack::new(adjust).await;
         temporal::require_shared(&stack.settings.temporal.address).await;
         let mut stack = stack;
         stack.start_pump().await;
@@ -136,6 +141,10 @@ impl Stack {
     pub fn spawn_worker_process_with(&mut self, env: &[(&str, &str)]) -> u32 {
         let s = &self.settings;
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker"))
+            .env(
+                "KITCHEN_ENV",
+                kitchen_test_support::process::test_environment(),
+            )
             .envs(env.iter().copied())
             .env("KITCHEN__DATABASE__NAME", &s.database.name)
             .env("KITCHEN__DATABASE__HOST", &s.database.host)

@@ -13,7 +13,7 @@ mod token;
 
 pub use origin::OriginPolicy;
 pub use problem::ApiError;
-pub use query::{query_config, Query};
+pub use query::{parse_query, query_config, Query};
 pub use readiness::{healthz, Check, CheckFn, Readiness};
 pub use server::{BoundServer, Listen};
 pub use token::{request_token, TokenSource, SUBPROTOCOL};

@@ -13,7 +13,7 @@ use super::ApiError;
 pub struct Query<T>(pub T);
 
 /// Parses `query` (without the `?`) into `T`, naming the offending parameter.
-pub(crate) fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let deserializer =
         serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|e| {

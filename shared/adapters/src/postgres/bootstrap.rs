@@ -4,7 +4,7 @@
 
 use diesel::sql_types::{Bool, Text};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use secrecy::ExposeSecret;
 
 use crate::config::{DatabaseSettings, DbRole};
@@ -51,7 +51,7 @@ async fn exists(
 }
 
 async fn admin(db: &DatabaseSettings) -> Result<AsyncPgConnection, BootstrapError> {
-    Ok(AsyncPgConnection::establish(db.admin_url().expose_secret()).await?)
+    Ok(super::tls::establish(db.admin_url().expose_secret()).await?)
 }
 
 /// Roles, then the database: what a fresh cluster needs before `migrate`.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use futures_util::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
@@ -163,7 +163,7 @@ async fn listen_once<T: Report>(
     backoff: &mut Duration,
     health: &ListenHealth,
 ) -> Result<(), String> {
-    let mut conn = AsyncPgConnection::establish(url.expose_secret())
+    let mut conn = super::tls::establish(url.expose_secret())
         .await
         .map_err(|e| e.to_string())?;
     let listen: String = channels.iter().map(|c| format!("LISTEN {c};")).collect();

@@ -1,6 +1,5 @@
 //! Runs the SQL migrations of `migrations/`, embedded in the binary.
 
-use diesel::Connection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -21,10 +20,10 @@ pub enum MigrateError {
 /// Applies every pending migration as the role in `url` (the owner) and returns
 /// the versions applied; an up-to-date database returns an empty list.
 pub async fn run_pending(url: &SecretString) -> Result<Vec<String>, MigrateError> {
-    let url = url.expose_secret().to_owned();
+    let conn = super::tls::establish(url.expose_secret()).await?;
     // diesel's migration harness is synchronous: run it off the async threads.
     tokio::task::spawn_blocking(move || {
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)?;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map_err(|e| MigrateError::Migration(e.to_string()))?;

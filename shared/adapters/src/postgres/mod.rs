@@ -16,6 +16,7 @@ pub mod schema;
 pub mod stream;
 pub mod tenant_status;
 mod tenant_tx;
+pub mod tls;
 pub mod unit_of_work;
 pub mod views;
 
@@ -29,7 +30,7 @@ use diesel_async::pooled_connection::deadpool::BuildError;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use futures_util::future::{BoxFuture, FutureExt};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -102,7 +103,7 @@ fn driver_runtime() -> &'static tokio::runtime::Runtime {
 /// Opens a connection on [`driver_runtime`], so its driver outlives the caller's runtime.
 fn establish_on_driver_runtime(url: &str) -> BoxFuture<'_, ConnectionResult<AsyncPgConnection>> {
     let url = url.to_owned();
-    let opened = driver_runtime().spawn(async move { AsyncPgConnection::establish(&url).await });
+    let opened = driver_runtime().spawn(async move { tls::establish(&url).await });
     async move {
         opened
             .await

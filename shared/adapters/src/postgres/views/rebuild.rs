@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Text, Uuid as SqlUuid};
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use kitchen_domain::ports::StoreError;
 use kitchen_domain::projection::{projection, Projection, PROJECTIONS};
 use kitchen_domain::{Seq, TenantId};
@@ -148,7 +148,7 @@ pub async fn rebuild(
     options: RebuildOptions,
     mut progress: impl FnMut(Progress) + Send,
 ) -> Result<RebuildOutcome, RebuildError> {
-    let mut lock = AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(url))
+    let mut lock = crate::postgres::tls::establish(secrecy::ExposeSecret::expose_secret(url))
         .await
         .map_err(RebuildError::Connect)?;
     if !take_runner_lock(&mut lock, options.when_locked).await? {
