@@ -159,7 +159,12 @@ async fn a_worker_killed_mid_run_leaves_every_command_with_its_events_exactly_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_pump_replicas_start_each_workflow_exactly_once() {
-    let mut stack = Stack::new(|s| s.pump.sweep_interval_ms = 100).await;
+    let mut stack = Stack::new(|s| {
+        s.pump.sweep_interval_ms = 100;
+        // 500 posts in a row for one tenant: past the default rate quota.
+        s.quotas.commands_per_sec = 0;
+    })
+    .await;
     kitchen_test_support::temporal::require_shared(&stack.settings.temporal.address).await;
     let ids = post_orders(&stack, 500).await;
     stack.start_worker().await;

@@ -4,6 +4,7 @@
 mod api;
 mod hydration;
 mod login;
+mod quotas;
 mod shutdown;
 mod views;
 
