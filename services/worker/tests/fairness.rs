@@ -175,10 +175,11 @@ async fn a_noisy_tenants_backlog_never_holds_up_a_quiet_tenants_commands() {
     stack.start_pump().await;
     let left = noisy_waiting_when_quiet_dispatched(&stack, noisy, quiet, &quiet_ids).await;
     println!("sweep: the quiet commands were dispatched with {left} noisy ones still waiting");
-    // At most one noisy command per turn before each quiet one, plus the
-    // starts in flight.
+    // Dealt in turns, the quiet commands go out among the first noisy ones
+    // (one noisy per turn, plus what the free start slots took meanwhile);
+    // first come first served, they would wait behind all 1,000.
     assert!(
-        left >= (NOISY_BACKLOG - 2 * quiet_ids.len() - 16) as i64,
+        left >= (NOISY_BACKLOG - 100) as i64,
         "only {left} of {NOISY_BACKLOG} noisy commands still waited"
     );
 
