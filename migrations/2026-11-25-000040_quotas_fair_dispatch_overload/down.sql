@@ -1,4 +1,4 @@
-DROP FUNCTION IF EXISTS platform_load(integer);
+DROP FUNCTION IF EXISTS platform_load(integer, integer);
 REVOKE SELECT ON pump_heartbeats FROM kitchen_dispatcher;
 DROP TABLE IF EXISTS pump_heartbeats;
 -- due_commands() back to 000006's order (oldest due first, any tenant).

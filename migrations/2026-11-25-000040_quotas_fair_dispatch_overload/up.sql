@@ -30,26 +30,33 @@ AS $$
 $$;
 
 -- Pump liveness, for the gateway's overload reading: each pump process
--- upserts its row about every second (and drops rows silent for an hour).
--- Platform data, not tenant data: no tenant_id, no RLS; only the pump writes
--- it and nobody else reads it except through platform_load().
+-- upserts its row about every second (and drops rows silent for an hour),
+-- with the longest wait, since its last beat, of a command first in its
+-- tenant's line for a start slot (`head_wait_ms`: what a new command of any
+-- tenant waits, whatever one tenant's backlog). Platform data, not tenant
+-- data: no tenant_id, no RLS; only the pump writes it and nobody else reads
+-- it except through platform_load().
 CREATE TABLE IF NOT EXISTS pump_heartbeats (
-    pump_id uuid        NOT NULL,
-    beat_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT pump_heartbeats_pkey PRIMARY KEY (pump_id)
+    pump_id      uuid        NOT NULL,
+    beat_at      timestamptz NOT NULL DEFAULT now(),
+    head_wait_ms bigint      NOT NULL DEFAULT 0,
+    CONSTRAINT pump_heartbeats_pkey PRIMARY KEY (pump_id),
+    CONSTRAINT pump_heartbeats_head_wait_check CHECK (head_wait_ms >= 0)
 );
 GRANT SELECT, INSERT, UPDATE, DELETE ON pump_heartbeats TO kitchen_pump;
 
--- What the gateway learns about load, across tenants, as three numbers only:
+-- What the gateway learns about load, across tenants, as four numbers only:
 -- open (not final) commands, counted up to p_cap; how long the oldest command
 -- due for dispatch has waited for it (NULL when none waits), from the pump's
--- partial index; and the age of the freshest pump heartbeat (NULL when none).
--- Owned by the BYPASSRLS dispatcher like due_commands(); only the gateway may
--- call it.
+-- partial index; the age of the freshest pump heartbeat (NULL when none); and
+-- the longest head wait reported by pumps whose heartbeat is at most
+-- p_fresh_ms old (NULL when none is). Owned by the BYPASSRLS dispatcher like
+-- due_commands(); only the gateway may call it.
 GRANT SELECT ON pump_heartbeats TO kitchen_dispatcher;
 
-CREATE OR REPLACE FUNCTION platform_load(p_cap integer)
-    RETURNS TABLE (open_commands bigint, oldest_due_ms bigint, heartbeat_age_ms bigint)
+CREATE OR REPLACE FUNCTION platform_load(p_cap integer, p_fresh_ms integer)
+    RETURNS TABLE (open_commands bigint, oldest_due_ms bigint, heartbeat_age_ms bigint,
+                   head_wait_ms bigint)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, public
 AS $$
@@ -61,10 +68,12 @@ AS $$
            FROM public.commands c
           WHERE c.status IN ('pending', 'claimed') AND c.next_attempt_at <= now()),
         (SELECT (extract(epoch FROM now() - max(h.beat_at)) * 1000)::bigint
-           FROM public.pump_heartbeats h)
+           FROM public.pump_heartbeats h),
+        (SELECT max(h.head_wait_ms) FROM public.pump_heartbeats h
+          WHERE h.beat_at >= now() - make_interval(secs => greatest(p_fresh_ms, 0) / 1000.0))
 $$;
 
-ALTER FUNCTION platform_load(integer) OWNER TO kitchen_dispatcher;
-REVOKE ALL ON FUNCTION platform_load(integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION platform_load(integer) TO kitchen_gateway;
+ALTER FUNCTION platform_load(integer, integer) OWNER TO kitchen_dispatcher;
+REVOKE ALL ON FUNCTION platform_load(integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION platform_load(integer, integer) TO kitchen_gateway;
 REVOKE CREATE ON SCHEMA public FROM kitchen_dispatcher;

@@ -20,6 +20,7 @@ pub struct Metrics {
     load_open: IntGauge,
     load_oldest_due_ms: IntGauge,
     load_heartbeat_age_ms: IntGauge,
+    load_head_wait_ms: IntGauge,
 }
 
 impl Metrics {
@@ -61,7 +62,7 @@ impl Metrics {
             shed: metrics::counter_vec(
                 &registry,
                 "kitchen_commands_shed_total",
-                "Commands refused with 503 overloaded, by the rule that held (open_commands, dispatch_lag).",
+                "Commands refused with 503 overloaded, by the rule that held (open_commands, head_wait, dispatch_lag).",
                 &["rule"],
             )?,
             load_open: metrics::gauge(
@@ -78,6 +79,11 @@ impl Metrics {
                 &registry,
                 "kitchen_load_pump_heartbeat_age_milliseconds",
                 "Age of the freshest pump heartbeat at the last load reading (-1: no pump has ever beaten).",
+            )?,
+            load_head_wait_ms: metrics::gauge(
+                &registry,
+                "kitchen_load_head_wait_milliseconds",
+                "Longest wait of a command first in its tenant's line for a pump start slot, as live pumps reported it at the last load reading.",
             )?,
             registry,
         })
@@ -107,6 +113,8 @@ impl Metrics {
             .set(reading.oldest_due_ms.unwrap_or(0));
         self.load_heartbeat_age_ms
             .set(reading.heartbeat_age_ms.unwrap_or(-1));
+        self.load_head_wait_ms
+            .set(reading.head_wait_ms.unwrap_or(0));
     }
 
     pub fn observe_latency(&self, elapsed: Duration) {

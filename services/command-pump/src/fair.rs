@@ -8,21 +8,39 @@
 //! that is dropped and marks the line as having missed some, so the pump
 //! sweeps again once it runs short: the table is the source of truth, and a
 //! NOTIFY only a hint.
+//!
+//! It also measures the *head wait*: how long a tenant's next command waits
+//! for a start slot once it is first in its tenant's line. That is what a new
+//! command of any tenant would wait, whatever another tenant's backlog, so it
+//! is the overload signal the pump reports in its heartbeat (a long backlog
+//! of one tenant alone does not raise it; slow starts or many busy tenants do).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kitchen_domain::{CommandId, TenantId};
+
+/// One tenant's line and since when its front command has been first.
+#[derive(Debug)]
+struct Line {
+    ids: VecDeque<CommandId>,
+    head_since: Instant,
+}
 
 #[derive(Debug)]
 pub(crate) struct FairQueue {
     per_tenant: usize,
-    waiting: HashMap<TenantId, VecDeque<CommandId>>,
+    waiting: HashMap<TenantId, Line>,
     /// Tenants with something waiting, in turn order (each at most once).
     turns: VecDeque<TenantId>,
     /// What is waiting, so a wake and a sweep naming one command queue it once.
     queued: HashSet<(TenantId, CommandId)>,
     /// A wake was dropped (or a sweep was cut short): sweep again soon.
     missed: bool,
+    /// The longest head wait seen since the heartbeat last took it, in ms.
+    head_wait_ms: Arc<AtomicU64>,
 }
 
 impl FairQueue {
@@ -33,6 +51,25 @@ impl FairQueue {
             turns: VecDeque::new(),
             queued: HashSet::new(),
             missed: false,
+            head_wait_ms: Arc::default(),
+        }
+    }
+
+    /// Where the longest head wait is kept (the heartbeat takes it each beat).
+    pub(crate) fn head_wait(&self) -> Arc<AtomicU64> {
+        self.head_wait_ms.clone()
+    }
+
+    fn record_wait(&self, wait: Duration) {
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        self.head_wait_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Records the wait of every front command still waiting now, so a line
+    /// that does not move at all (no free slot) still shows its wait.
+    pub(crate) fn record_waiting_heads(&self) {
+        if let Some(oldest) = self.waiting.values().map(|l| l.head_since).min() {
+            self.record_wait(oldest.elapsed());
         }
     }
 
@@ -41,15 +78,19 @@ impl FairQueue {
         if self.queued.contains(&(tenant, id)) {
             return;
         }
-        let line = self.waiting.entry(tenant).or_default();
-        if line.len() >= self.per_tenant {
+        let line = self.waiting.entry(tenant).or_insert_with(|| Line {
+            ids: VecDeque::new(),
+            head_since: Instant::now(),
+        });
+        if line.ids.len() >= self.per_tenant {
             self.missed = true;
             return;
         }
-        if line.is_empty() {
+        if line.ids.is_empty() {
+            line.head_since = Instant::now();
             self.turns.push_back(tenant);
         }
-        line.push_back(id);
+        line.ids.push_back(id);
         self.queued.insert((tenant, id));
     }
 
@@ -57,13 +98,16 @@ impl FairQueue {
     pub(crate) fn pop(&mut self) -> Option<(TenantId, CommandId)> {
         let tenant = self.turns.pop_front()?;
         let line = self.waiting.get_mut(&tenant)?;
-        let id = line.pop_front()?;
-        if line.is_empty() {
+        let id = line.ids.pop_front()?;
+        let waited = line.head_since.elapsed();
+        if line.ids.is_empty() {
             self.waiting.remove(&tenant);
         } else {
+            line.head_since = Instant::now();
             self.turns.push_back(tenant);
         }
         self.queued.remove(&(tenant, id));
+        self.record_wait(waited);
         Some((tenant, id))
     }
 
@@ -132,6 +176,25 @@ mod tests {
                 (a, a_ids[2])
             ]
         );
+    }
+
+    #[test]
+    fn the_head_wait_is_the_front_commands_not_the_backlogs() {
+        let mut queue = FairQueue::new(100);
+        let tenant = TenantId::new_random();
+        for _ in 0..50 {
+            queue.push(tenant, CommandId::new_random());
+        }
+        let head_wait = queue.head_wait();
+        std::thread::sleep(Duration::from_millis(30));
+        queue.record_waiting_heads();
+        assert!(head_wait.swap(0, Ordering::Relaxed) >= 30);
+        // The front one did wait that long...
+        queue.pop();
+        assert!(head_wait.swap(0, Ordering::Relaxed) >= 30);
+        // ...but popped one after another, each next one is first only briefly.
+        while queue.pop().is_some() {}
+        assert!(head_wait.load(Ordering::Relaxed) < 30);
     }
 
     #[test]

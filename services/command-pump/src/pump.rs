@@ -102,12 +102,16 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             shutdown.clone(),
             pump.listen_health.clone(),
         ));
-        let heartbeat = tokio::spawn(heartbeat::run(pump.pool.clone(), shutdown.clone()));
         // Each dispatch runs as its own task: a slow start never holds up the
         // commands notified after it. What waits for a slot waits in `line`,
         // dealt round robin over tenants.
         let slots = Arc::new(Semaphore::new(PARALLEL_STARTS));
         let mut line = FairQueue::new(QUEUED_PER_TENANT);
+        let heartbeat = tokio::spawn(heartbeat::run(
+            pump.pool.clone(),
+            line.head_wait(),
+            shutdown.clone(),
+        ));
         let mut sweep = tokio::time::interval(pump.sweep_interval);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -131,7 +135,10 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
                     Some(Wake::Sweep) => pump.sweep(&mut line).await,
                     None => break,
                 },
-                _ = sweep.tick() => pump.sweep(&mut line).await,
+                _ = sweep.tick() => {
+                    line.record_waiting_heads();
+                    pump.sweep(&mut line).await;
+                }
                 slot = slots.clone().acquire_owned(), if !line.is_empty() => {
                     if let (Ok(slot), Some((tenant, id))) = (slot, line.pop()) {
                         pump.spawn_dispatch(slot, tenant, id);

@@ -71,8 +71,12 @@ pub struct OverloadSettings {
     pub refresh_ms: u64,
     /// Shed while this many commands of all tenants are open. `0`: never.
     pub max_open_commands: u32,
-    /// Shed while the oldest command due for dispatch has waited longer than
-    /// this and a pump is alive (its heartbeat fresh). `0`: never.
+    /// Shed while a live pump reports that a command first in its tenant's
+    /// line waited longer than this for a start slot. `0`: never.
+    pub max_head_wait_ms: u64,
+    /// Backstop for what no pump's line shows: shed while the oldest command
+    /// due for dispatch has waited longer than this and a pump is alive.
+    /// `0`: never.
     pub max_oldest_due_ms: u64,
     /// A pump heartbeat older than this counts as no pump.
     pub heartbeat_fresh_ms: u64,
@@ -85,7 +89,8 @@ impl Default for OverloadSettings {
         Self {
             refresh_ms: 250,
             max_open_commands: 20000,
-            max_oldest_due_ms: 5000,
+            max_head_wait_ms: 1000,
+            max_oldest_due_ms: 30000,
             heartbeat_fresh_ms: 5000,
             retry_after_secs: 1,
         }

@@ -25,9 +25,10 @@ use secrecy::ExposeSecret;
 /// - `views_to_rebuild(projections, versions, every_tenant)`: the worker's
 ///   rebuild work list after a projection version change; returns
 ///   `(tenant_id, projection)` pairs only, executable by the worker only.
-/// - `platform_load(cap)`: the gateway's overload reading (issue 15); three
-///   numbers over all tenants (open commands, the oldest due command's wait,
-///   the freshest pump heartbeat's age), no rows. On Citus, a sum and a
+/// - `platform_load(cap, fresh_ms)`: the gateway's overload reading (issue
+///   15); four numbers over all tenants (open commands, the oldest due
+///   command's wait, the freshest pump heartbeat's age, the pumps' longest
+///   head wait), no rows. On Citus, a sum and a
 ///   min/max over the workers.
 const CROSS_TENANT_FUNCTIONS: &[&str] = &[
     "app_current_tenant",

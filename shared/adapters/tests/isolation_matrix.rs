@@ -796,7 +796,7 @@ async fn only_the_gateway_may_read_the_load_and_only_the_pump_may_touch_heartbea
     }
     // No tenant set, yet it counts both tenants' open commands: a number, no rows.
     let mut gateway = connect(&db, DbRole::Gateway).await;
-    let load: Load = diesel::sql_query("SELECT open_commands FROM platform_load(100)")
+    let load: Load = diesel::sql_query("SELECT open_commands FROM platform_load(100, 5000)")
         .get_result(&mut gateway)
         .await
         .unwrap();
@@ -806,7 +806,7 @@ async fn only_the_gateway_may_read_the_load_and_only_the_pump_may_touch_heartbea
         let outcome = attempt(
             &mut conn,
             None,
-            "SELECT open_commands AS n FROM platform_load(100)",
+            "SELECT open_commands AS n FROM platform_load(100, 5000)",
             true,
         )
         .await;

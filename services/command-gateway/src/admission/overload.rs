@@ -6,11 +6,19 @@
 //!
 //! Rules (each off at 0):
 //! - `max_open_commands`: all tenants' open commands; a bound on what waits.
-//! - `max_oldest_due_ms`: how long the oldest command due for dispatch has
-//!   waited, applied only while a pump heartbeat is fresh. With no pump alive
-//!   (stopped, restarting, or none yet) commands wait durably, as they always
-//!   have during a pump outage, and the open bound still caps them: refusing
-//!   all work because one pump restarts would turn a delay into an outage.
+//! - `max_head_wait_ms`: the longest wait of a command first in its tenant's
+//!   line for a start slot, as live pumps report it in their heartbeat row.
+//!   The pump deals turns over tenants, so this is what a new command of any
+//!   tenant waits: one tenant's backlog alone (its quota's business) does not
+//!   raise it, slow starts or many busy tenants do.
+//! - `max_oldest_due_ms`: backstop for due work no pump's line holds yet: how
+//!   long the oldest command due for dispatch has waited.
+//!
+//! Both wait rules apply only while a pump heartbeat is fresh. With no pump
+//! alive (stopped, restarting, or none yet) commands wait durably, as they
+//! always have during a pump outage, and the open bound still caps them:
+//! refusing all work because one pump restarts would turn a delay into an
+//! outage.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -34,6 +42,9 @@ pub(crate) struct Reading {
     pub(crate) oldest_due_ms: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
     pub(crate) heartbeat_age_ms: Option<i64>,
+    /// Over fresh heartbeats only; `None` when no pump is alive.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub(crate) head_wait_ms: Option<i64>,
 }
 
 /// Why new work is shed (the `rule` label of `kitchen_commands_shed_total`).
@@ -41,6 +52,8 @@ pub(crate) struct Reading {
 pub(crate) enum Shed {
     /// `max_open_commands` reached.
     OpenCommands,
+    /// A live pump's line moves too slowly (`max_head_wait_ms`).
+    HeadWait,
     /// A command due for dispatch waited past `max_oldest_due_ms` with a pump alive.
     DispatchLag,
 }
@@ -49,6 +62,7 @@ impl Shed {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Shed::OpenCommands => "open_commands",
+            Shed::HeadWait => "head_wait",
             Shed::DispatchLag => "dispatch_lag",
         }
     }
@@ -62,6 +76,10 @@ pub(crate) fn shed_reason(reading: &Reading, settings: &OverloadSettings) -> Opt
     }
     let fresh = settings.heartbeat_fresh_ms as i64;
     let pump_alive = reading.heartbeat_age_ms.is_some_and(|age| age <= fresh);
+    let max_head_wait = settings.max_head_wait_ms as i64;
+    if max_head_wait > 0 && pump_alive && reading.head_wait_ms.is_some_and(|w| w > max_head_wait) {
+        return Some(Shed::HeadWait);
+    }
     let max_wait = settings.max_oldest_due_ms as i64;
     if max_wait > 0 && pump_alive && reading.oldest_due_ms.is_some_and(|w| w > max_wait) {
         return Some(Shed::DispatchLag);
@@ -94,7 +112,8 @@ impl LoadGauge {
     }
 
     fn is_on(&self) -> bool {
-        self.settings.max_open_commands > 0 || self.settings.max_oldest_due_ms > 0
+        let s = &self.settings;
+        s.max_open_commands > 0 || s.max_head_wait_ms > 0 || s.max_oldest_due_ms > 0
     }
 
     /// Reads the load every `refresh_ms` until `shutdown` (nothing when every
@@ -112,7 +131,7 @@ impl LoadGauge {
                     _ = tick.tick() => {}
                     () = shutdown.wait() => break,
                 }
-                match read(&pool, gauge.settings.max_open_commands).await {
+                match read(&pool, &gauge.settings).await {
                     Ok(reading) => {
                         metrics.observe_load(&reading);
                         *gauge.last.write().unwrap_or_else(|p| p.into_inner()) =
@@ -148,15 +167,18 @@ impl LoadGauge {
 
 async fn read(
     pool: &PgPool,
-    cap: u32,
+    settings: &OverloadSettings,
 ) -> Result<Reading, Box<dyn std::error::Error + Send + Sync>> {
     let mut conn = pool.get().await?;
     // One more than the bound is enough to know it is reached.
-    let cap = i32::try_from(cap.saturating_add(1)).unwrap_or(i32::MAX);
+    let cap = i32::try_from(settings.max_open_commands.saturating_add(1)).unwrap_or(i32::MAX);
+    let fresh = i32::try_from(settings.heartbeat_fresh_ms).unwrap_or(i32::MAX);
     let reading = diesel::sql_query(
-        "SELECT open_commands, oldest_due_ms, heartbeat_age_ms FROM platform_load($1)",
+        "SELECT open_commands, oldest_due_ms, heartbeat_age_ms, head_wait_ms
+         FROM platform_load($1, $2)",
     )
     .bind::<Integer, _>(cap)
+    .bind::<Integer, _>(fresh)
     .get_result(&mut conn)
     .await?;
     Ok(reading)
@@ -169,6 +191,7 @@ mod tests {
     fn settings() -> OverloadSettings {
         OverloadSettings {
             max_open_commands: 100,
+            max_head_wait_ms: 500,
             max_oldest_due_ms: 1000,
             heartbeat_fresh_ms: 3000,
             ..OverloadSettings::default()
@@ -180,7 +203,23 @@ mod tests {
             open_commands: open,
             oldest_due_ms: due,
             heartbeat_age_ms: heartbeat,
+            head_wait_ms: heartbeat.map(|_| 0),
         }
+    }
+
+    #[test]
+    fn a_slow_line_at_a_live_pump_sheds() {
+        let s = settings();
+        let slow = Reading {
+            head_wait_ms: Some(800),
+            ..reading(10, Some(100), Some(500))
+        };
+        assert_eq!(shed_reason(&slow, &s), Some(Shed::HeadWait));
+        let quick = Reading {
+            head_wait_ms: Some(20),
+            ..slow
+        };
+        assert_eq!(shed_reason(&quick, &s), None);
     }
 
     #[test]
@@ -215,12 +254,14 @@ mod tests {
     fn zero_turns_each_rule_off() {
         let s = OverloadSettings {
             max_open_commands: 0,
+            max_head_wait_ms: 0,
             max_oldest_due_ms: 0,
             ..settings()
         };
-        assert_eq!(
-            shed_reason(&reading(1_000_000, Some(60_000), Some(0)), &s),
-            None
-        );
+        let worst = Reading {
+            head_wait_ms: Some(60_000),
+            ..reading(1_000_000, Some(60_000), Some(0))
+        };
+        assert_eq!(shed_reason(&worst, &s), None);
     }
 }

@@ -185,17 +185,18 @@ async fn a_tenant_at_its_open_bound_gets_429_with_nothing_written_while_a_retry_
 }
 
 /// Overload settings for the tests: read every 50 ms.
-fn overload(s: &mut Settings, max_open: u32, max_due_ms: u64) {
+fn overload(s: &mut Settings, max_open: u32, max_head_wait_ms: u64, max_due_ms: u64) {
     s.quotas.commands_per_sec = 0;
     s.overload.refresh_ms = 50;
     s.overload.max_open_commands = max_open;
+    s.overload.max_head_wait_ms = max_head_wait_ms;
     s.overload.max_oldest_due_ms = max_due_ms;
     s.overload.heartbeat_fresh_ms = 2000;
 }
 
 #[tokio::test]
 async fn past_the_global_open_bound_posts_get_503_and_write_nothing_until_work_finishes() {
-    let gateway = Gateway::start(|s| overload(s, 4, 0)).await;
+    let gateway = Gateway::start(|s| overload(s, 4, 0, 0)).await;
     let (a, b) = (
         gateway.db.active_tenant().await,
         gateway.db.active_tenant().await,
@@ -242,7 +243,7 @@ async fn past_the_global_open_bound_posts_get_503_and_write_nothing_until_work_f
 
 #[tokio::test]
 async fn a_dispatch_lag_sheds_only_while_a_pump_heartbeat_is_fresh() {
-    let gateway = Gateway::start(|s| overload(s, 0, 200)).await;
+    let gateway = Gateway::start(|s| overload(s, 0, 0, 200)).await;
     let tenant = gateway.db.active_tenant().await;
     assert_eq!(gateway.post(tenant).await.status, StatusCode::ACCEPTED);
     // A command due for 10 s and not dispatched: the pump is behind...
@@ -297,4 +298,47 @@ async fn a_dispatch_lag_sheds_only_while_a_pump_heartbeat_is_fresh() {
         .metrics()
         .await
         .contains("kitchen_commands_shed_total{rule=\"dispatch_lag\"}"));
+}
+
+#[tokio::test]
+async fn a_live_pump_reporting_a_slow_line_sheds_and_a_silent_one_does_not() {
+    let gateway = Gateway::start(|s| overload(s, 0, 300, 0)).await;
+    let tenant = gateway.db.active_tenant().await;
+    let pump_id = Uuid::new_v4();
+    // A pump whose last beat says a first-in-line command waited 2 s for a slot.
+    gateway
+        .db
+        .execute_as(
+            DbRole::Pump,
+            tenant,
+            &format!(
+                "INSERT INTO pump_heartbeats (pump_id, head_wait_ms) VALUES ('{pump_id}', 2000)"
+            ),
+        )
+        .await;
+    let shed = poll::until(Duration::from_secs(5), "a slow line sheds", || async {
+        let answer = gateway.post(tenant).await;
+        (answer.status != StatusCode::ACCEPTED).then_some(answer)
+    })
+    .await;
+    assert_refused(&shed, 503, "overloaded");
+    assert!(gateway
+        .metrics()
+        .await
+        .contains("kitchen_commands_shed_total{rule=\"head_wait\"}"));
+    // The same report, but the pump stopped beating 10 s ago: not believed.
+    gateway
+        .db
+        .execute_as(
+            DbRole::Pump,
+            tenant,
+            "UPDATE pump_heartbeats SET beat_at = now() - interval '10 seconds'",
+        )
+        .await;
+    poll::until(
+        Duration::from_secs(5),
+        "a stale report is ignored",
+        || async { (gateway.post(tenant).await.status == StatusCode::ACCEPTED).then_some(()) },
+    )
+    .await;
 }
