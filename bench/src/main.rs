@@ -22,6 +22,7 @@ mod histogram;
 mod hydration;
 mod load;
 mod machine;
+mod quotas;
 mod raw_fanout;
 mod raw_temporal;
 mod report;
@@ -55,13 +56,14 @@ struct Args {
     /// Seconds-long sizes: checks that the bench works (figures are not meaningful).
     #[arg(long)]
     smoke: bool,
-    /// The rows to run, e.g. 1,4 (rows 2 and 3 run together).
+    /// The rows to run, e.g. 1,4 (rows 2 and 3 run together; 8: a quiet tenant
+    /// beside a noisy one; 9: overload shedding).
     #[arg(
         long = "only",
         value_name = "ROWS",
         value_delimiter = ',',
         value_parser = row,
-        default_value = "1,2,4,5,6,7"
+        default_value = "1,2,4,5,6,7,8,9"
     )]
     rows: Vec<u8>,
     /// Where the JSON report goes (service logs go to `logs/` beside it).
@@ -87,7 +89,9 @@ fn row(text: &str) -> Result<u8, String> {
         "5" => Ok(5),
         "6" => Ok(6),
         "7" => Ok(7),
-        other => Err(format!("unknown row {other:?} (rows are 1 to 7)")),
+        "8" => Ok(8),
+        "9" => Ok(9),
+        other => Err(format!("unknown row {other:?} (rows are 1 to 9)")),
     }
 }
 
@@ -148,7 +152,9 @@ async fn main() -> anyhow::Result<()> {
             4 => "row 4: event appends",
             5 => "row 5: fan-out",
             6 => "row 6: hydration",
-            _ => "row 7: read models",
+            7 => "row 7: read models",
+            8 => "row 8: a quiet tenant beside a noisy one",
+            _ => "row 9: overload shedding",
         };
         println!("== {name}");
         let result = match row {
@@ -157,7 +163,9 @@ async fn main() -> anyhow::Result<()> {
             4 => append::run(&run, &mut findings).await,
             5 => fanout::run(&run, &mut findings).await,
             6 => hydration::run(&run, &mut findings).await,
-            _ => views::run(&run, &mut findings).await,
+            7 => views::run(&run, &mut findings).await,
+            8 => quotas::noisy_neighbour(&run, &mut findings).await,
+            _ => quotas::overload(&run, &mut findings).await,
         };
         result.with_context(|| format!("{name} failed"))?;
         println!("   ({:.1} s)", phase.elapsed().as_secs_f64());
@@ -203,7 +211,7 @@ mod tests {
         let a = parse(&[]).unwrap();
         assert_eq!(
             (a.smoke, a.rows.as_slice()),
-            (false, &[1, 2, 4, 5, 6, 7][..])
+            (false, &[1, 2, 4, 5, 6, 7, 8, 9][..])
         );
         let a = parse(&["--smoke", "--only", "2,3", "--json", "x.json"]).unwrap();
         assert_eq!(

@@ -1,7 +1,8 @@
 //! A noisy tenant far past its quotas beside a quiet one (issue 15), on the
 //! real stack (PostgreSQL, Temporal dev server, gateway, pump, worker): the
 //! noisy tenant's backlog never holds up the quiet tenant's commands, the
-//! gateway refuses the noisy tenant (429) and never the quiet one, and
+//! gateway refuses the noisy tenant (429) and never the quiet one (no 429,
+//! and no 503: one tenant's backlog is not the platform's overload), and
 //! everything accepted completes.
 
 mod common;
@@ -134,9 +135,8 @@ async fn a_noisy_tenants_backlog_never_holds_up_a_quiet_tenants_commands() {
         s.quotas.commands_per_sec = 1;
         s.quotas.command_burst = 20;
         s.quotas.max_open_commands = 100;
-        // Quotas alone here: shedding for everyone is another test's subject.
-        s.overload.max_open_commands = 0;
-        s.overload.max_oldest_due_ms = 0;
+        // Overload shedding stays on (its defaults): one tenant's backlog must
+        // not make the gateway shed the others.
     })
     .await;
     kitchen_test_support::temporal::require_shared(&stack.settings.temporal.address).await;
