@@ -133,8 +133,9 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
         // would rightly shed everyone. The smoke run checks the row works.
         phase.settings.overload.max_head_wait_ms = 10_000;
     }
-    let n = run.size(300, 20);
-    let backlog = run.size(2000, 200);
+    let n = run.size(300, 10);
+    let backlog = run.size(2000, 50);
+    let flooders = run.size(8, 1);
     let services = stack(&phase, run).await?;
     let (gateway, realtime) = (&services[0], &services[3]);
     let quiet = phase.db.active_tenant().await;
@@ -150,7 +151,12 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
 
     insert_backlog(&phase, noisy, backlog).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let flooders = flood(gateway.http_base(), phase.token(noisy), 8, stop.clone());
+    let flooders = flood(
+        gateway.http_base(),
+        phase.token(noisy),
+        flooders,
+        stop.clone(),
+    );
     let loaded = one_at_a_time(&quiet_op, n).await;
     stop.store(true, Ordering::Relaxed);
     let mut noisy_counts = [0u64; 3];
@@ -180,8 +186,9 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
         });
     }
     out.note(format!(
-        "row 8: noisy tenant: {backlog} commands inserted in bulk, then 8 clients posting as fast as answered: \
+        "row 8: noisy tenant: {backlog} commands inserted in bulk, then {} clients posting as fast as answered: \
          {} accepted, {} refused 429, {} other; the quiet tenant {n} one at a time, none refused",
+        run.size(8, 1),
         noisy_counts[0], noisy_counts[1], noisy_counts[2]
     ));
     Ok(())
