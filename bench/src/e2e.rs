@@ -28,9 +28,9 @@ use crate::stack::Service;
 use crate::ws;
 
 /// Closed-loop clients for the sustained rate: one tenant each.
-const CLIENTS: u64 = 64;
+pub const CLIENTS: u64 = 64;
 
-type Waiters = Arc<Mutex<HashMap<Uuid, oneshot::Sender<Instant>>>>;
+pub type Waiters = Arc<Mutex<HashMap<Uuid, oneshot::Sender<Instant>>>>;
 
 /// Our operation: POST createOrder for tenant `i % tenants`, resolve when its
 /// OrderCreated arrives on that tenant's socket.
@@ -65,7 +65,11 @@ fn our_op(gateway: String, tokens: Arc<Vec<String>>, waiters: Waiters) -> Op {
 }
 
 /// One socket per tenant; each event frame wakes the waiter of its order.
-async fn open_sockets(realtime: &str, tokens: &[String], waiters: &Waiters) -> anyhow::Result<()> {
+pub async fn open_sockets(
+    realtime: &str,
+    tokens: &[String],
+    waiters: &Waiters,
+) -> anyhow::Result<()> {
     for token in tokens {
         let mut socket = ws::connect(realtime, token, 0).await?;
         ws::until_ready(&mut socket).await?;
@@ -148,7 +152,12 @@ async fn breakdown(phase: &Phase, tenant: TenantId) -> anyhow::Result<Breakdown>
 }
 
 pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
-    let phase = Phase::new().await?;
+    let mut phase = Phase::new().await?;
+    // Rows 2-3 measure the pipeline itself, past its sustainable rate too:
+    // no shedding here (row 9 measures it with shedding on).
+    phase.settings.overload.max_open_commands = 0;
+    phase.settings.overload.max_head_wait_ms = 0;
+    phase.settings.overload.max_oldest_due_ms = 0;
     // Enough samples that p99 is not one or two outliers.
     let light_n = run.size(500, 20);
     let sustained_for = run.secs(10.0, 2.0);

@@ -21,7 +21,10 @@ const CLIENTS: u64 = 16;
 const TENANTS: usize = 100;
 
 pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
-    let phase = Phase::new().await?;
+    let mut phase = Phase::new().await?;
+    // No pump runs here: every accepted command stays open, and the global
+    // open bound (overload.max_open_commands) would shed the row's own load.
+    phase.settings.overload.max_open_commands = 0;
     let duration = run.secs(5.0, 1.0);
     let tenants: Arc<Vec<TenantId>> = Arc::new(phase.db.active_tenants(TENANTS).await);
 

@@ -23,6 +23,7 @@ mod hydration;
 mod lifecycle;
 mod load;
 mod machine;
+mod quotas;
 mod raw_fanout;
 mod raw_temporal;
 mod report;
@@ -57,13 +58,15 @@ struct Args {
     /// Seconds-long sizes: checks that the bench works (figures are not meaningful).
     #[arg(long)]
     smoke: bool,
-    /// The rows to run, e.g. 1,4 (rows 2 and 3 run together, and rows 10 and 11).
+    /// The rows to run, e.g. 1,4 (rows 2 and 3 run together; 8: a quiet tenant
+    /// beside a noisy one; 9: overload shedding; 10 and 11, provisioning and
+    /// login, run together).
     #[arg(
         long = "only",
         value_name = "ROWS",
         value_delimiter = ',',
         value_parser = row,
-        default_value = "1,2,4,5,6,7,10"
+        default_value = "1,2,4,5,6,7,8,9,10"
     )]
     rows: Vec<u8>,
     /// Where the JSON report goes (service logs go to `logs/` beside it).
@@ -89,10 +92,10 @@ fn row(text: &str) -> Result<u8, String> {
         "5" => Ok(5),
         "6" => Ok(6),
         "7" => Ok(7),
+        "8" => Ok(8),
+        "9" => Ok(9),
         "10" | "11" => Ok(10),
-        other => Err(format!(
-            "unknown row {other:?} (rows are 1 to 7, 10 and 11)"
-        )),
+        other => Err(format!("unknown row {other:?} (rows are 1 to 11)")),
     }
 }
 
@@ -154,6 +157,8 @@ async fn main() -> anyhow::Result<()> {
             5 => "row 5: fan-out",
             6 => "row 6: hydration",
             7 => "row 7: read models",
+            8 => "row 8: a quiet tenant beside a noisy one",
+            9 => "row 9: overload shedding",
             _ => "rows 10-11: provisioning and login",
         };
         println!("== {name}");
@@ -164,6 +169,8 @@ async fn main() -> anyhow::Result<()> {
             5 => fanout::run(&run, &mut findings).await,
             6 => hydration::run(&run, &mut findings).await,
             7 => views::run(&run, &mut findings).await,
+            8 => quotas::noisy_neighbour(&run, &mut findings).await,
+            9 => quotas::overload(&run, &mut findings).await,
             _ => lifecycle::run(&run, &mut findings).await,
         };
         result.with_context(|| format!("{name} failed"))?;
@@ -210,7 +217,7 @@ mod tests {
         let a = parse(&[]).unwrap();
         assert_eq!(
             (a.smoke, a.rows.as_slice()),
-            (false, &[1, 2, 4, 5, 6, 7, 10][..])
+            (false, &[1, 2, 4, 5, 6, 7, 8, 9, 10][..])
         );
         let a = parse(&["--smoke", "--only", "2,3", "--json", "x.json"]).unwrap();
         assert_eq!(

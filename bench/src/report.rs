@@ -50,6 +50,13 @@ impl Row {
         self
     }
 
+    /// Target: ours <= `max` x raw.
+    pub fn ratio_at_most(mut self, max: f64) -> Row {
+        self.target = Some(format!("<= {max:.2} x raw"));
+        self.met = self.ratio.map(|r| r <= max);
+        self
+    }
+
     /// Target: ours <= `max` (in the row's unit).
     pub fn at_most(mut self, max: f64) -> Row {
         self.target = Some(format!("<= {max} {}", self.unit));

@@ -63,6 +63,43 @@ fn environment(settings: &Settings) -> Vec<(&'static str, String)> {
             "KITCHEN__TEMPORAL__TASK_QUEUE",
             settings.temporal.task_queue.clone(),
         ),
+        // The phase's quotas and overload rules (base.toml's unless it changed them).
+        (
+            "KITCHEN__QUOTAS__COMMANDS_PER_SEC",
+            settings.quotas.commands_per_sec.to_string(),
+        ),
+        (
+            "KITCHEN__QUOTAS__COMMAND_BURST",
+            settings.quotas.command_burst.to_string(),
+        ),
+        (
+            "KITCHEN__QUOTAS__MAX_OPEN_COMMANDS",
+            settings.quotas.max_open_commands.to_string(),
+        ),
+        (
+            "KITCHEN__QUOTAS__MAX_SOCKETS",
+            settings.quotas.max_sockets.to_string(),
+        ),
+        (
+            "KITCHEN__OVERLOAD__REFRESH_MS",
+            settings.overload.refresh_ms.to_string(),
+        ),
+        (
+            "KITCHEN__OVERLOAD__MAX_OPEN_COMMANDS",
+            settings.overload.max_open_commands.to_string(),
+        ),
+        (
+            "KITCHEN__OVERLOAD__MAX_HEAD_WAIT_MS",
+            settings.overload.max_head_wait_ms.to_string(),
+        ),
+        (
+            "KITCHEN__OVERLOAD__MAX_OLDEST_DUE_MS",
+            settings.overload.max_oldest_due_ms.to_string(),
+        ),
+        (
+            "KITCHEN__OVERLOAD__HEARTBEAT_FRESH_MS",
+            settings.overload.heartbeat_fresh_ms.to_string(),
+        ),
         // KITCHEN_BENCH_LOG (an EnvFilter) raises the services' logging to profile.
         (
             "RUST_LOG",

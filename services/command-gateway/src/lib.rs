@@ -3,6 +3,7 @@
 //! Postgres; the pump and the worker take it from there.
 #![forbid(unsafe_code)]
 
+mod admission;
 mod auth;
 mod cors;
 mod login;

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use kitchen_adapters::metrics::{self, MetricsError};
-use prometheus::{Histogram, IntCounter, IntCounterVec, Registry};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Registry};
+
+use crate::admission::overload::{Reading, Shed};
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -14,6 +16,11 @@ pub struct Metrics {
     latency: Histogram,
     logins: IntCounterVec,
     dummy_verifications: IntCounter,
+    shed: IntCounterVec,
+    load_open: IntGauge,
+    load_oldest_due_ms: IntGauge,
+    load_heartbeat_age_ms: IntGauge,
+    load_head_wait_ms: IntGauge,
 }
 
 impl Metrics {
@@ -52,6 +59,32 @@ impl Metrics {
                 "kitchen_login_dummy_verifications_total",
                 "Logins verified against the dummy hash (no such user, or a household that is not active).",
             )?,
+            shed: metrics::counter_vec(
+                &registry,
+                "kitchen_commands_shed_total",
+                "Commands refused with 503 overloaded, by the rule that held (open_commands, head_wait, dispatch_lag).",
+                &["rule"],
+            )?,
+            load_open: metrics::gauge(
+                &registry,
+                "kitchen_load_open_commands",
+                "Open commands of all tenants at the last load reading (counted up to overload.max_open_commands + 1).",
+            )?,
+            load_oldest_due_ms: metrics::gauge(
+                &registry,
+                "kitchen_load_oldest_due_milliseconds",
+                "How long the oldest command due for dispatch had waited at the last load reading (0: none waits).",
+            )?,
+            load_heartbeat_age_ms: metrics::gauge(
+                &registry,
+                "kitchen_load_pump_heartbeat_age_milliseconds",
+                "Age of the freshest pump heartbeat at the last load reading (-1: no pump has ever beaten).",
+            )?,
+            load_head_wait_ms: metrics::gauge(
+                &registry,
+                "kitchen_load_head_wait_milliseconds",
+                "Longest wait of a command first in its tenant's line for a pump start slot, as live pumps reported it at the last load reading.",
+            )?,
             registry,
         })
     }
@@ -67,6 +100,21 @@ impl Metrics {
 
     pub fn refused(&self, reason: &'static str) {
         self.refused.with_label_values(&[reason]).inc();
+    }
+
+    /// A command shed by the overload rule `shed` (also counted in `refused`).
+    pub(crate) fn shed(&self, shed: Shed) {
+        self.shed.with_label_values(&[shed.label()]).inc();
+    }
+
+    pub(crate) fn observe_load(&self, reading: &Reading) {
+        self.load_open.set(reading.open_commands);
+        self.load_oldest_due_ms
+            .set(reading.oldest_due_ms.unwrap_or(0));
+        self.load_heartbeat_age_ms
+            .set(reading.heartbeat_age_ms.unwrap_or(-1));
+        self.load_head_wait_ms
+            .set(reading.head_wait_ms.unwrap_or(0));
     }
 
     pub fn observe_latency(&self, elapsed: Duration) {

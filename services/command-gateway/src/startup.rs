@@ -33,6 +33,10 @@ pub(crate) struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) readiness: Readiness,
     pub(crate) max_body_bytes: usize,
+    /// Per-tenant commands per second (per instance).
+    pub(crate) command_rate: Arc<crate::admission::CommandRate>,
+    /// The platform's load, read from PostgreSQL.
+    pub(crate) load: crate::admission::LoadGauge,
 }
 
 /// How long in-flight requests get to finish after shutdown.
@@ -65,8 +69,11 @@ pub fn build_with_pool(
         settings.database.role_url(DbRole::Gateway),
         shutdown.clone(),
     );
+    let metrics = Arc::new(Metrics::new()?);
+    let load = crate::admission::LoadGauge::new(&settings.overload);
+    load.start(pool.clone(), metrics.clone(), shutdown.clone());
     let state = AppState {
-        queue: PgCommandQueue::new(pool.clone()),
+        queue: PgCommandQueue::new(pool.clone()).with_open_limit(settings.quotas.max_open_commands),
         platform: PlatformStore::new(pool.clone()),
         events: PgEventStore::new(pool.clone()),
         readiness: Readiness::new(vec![Check::postgres(pool.clone()), gate.readiness_check()]),
@@ -74,8 +81,10 @@ pub fn build_with_pool(
         login: crate::login::Login::from_settings(&settings.auth, &settings.login)?,
         pool,
         verifier: JwtVerifier::new(&settings.auth),
-        metrics: Arc::new(Metrics::new()?),
+        metrics,
         max_body_bytes: settings.gateway.max_body_bytes,
+        command_rate: Arc::new(crate::admission::CommandRate::new(&settings.quotas)),
+        load,
     };
     let origins = OriginPolicy::new(&settings.edge.allowed_origins);
     let console_settings = ConsoleSettings::new(settings);

@@ -13,6 +13,8 @@ use secrecy::SecretString;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::claims;
+use crate::fair::FairQueue;
+use crate::heartbeat;
 use crate::listener::{self, Wake};
 use crate::metrics::PumpMetrics;
 
@@ -43,6 +45,10 @@ impl<S> std::fmt::Debug for Pump<S> {
 
 /// How many workflow starts run at once.
 const PARALLEL_STARTS: usize = 16;
+
+/// Commands one tenant may have waiting in the pump's line (`FairQueue`);
+/// more are left in the table for the next sweep.
+const QUEUED_PER_TENANT: usize = 4 * PARALLEL_STARTS;
 
 impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
     pub fn new(settings: &Settings, scheduler: S) -> anyhow::Result<Self> {
@@ -97,18 +103,47 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             pump.listen_health.clone(),
         ));
         // Each dispatch runs as its own task: a slow start never holds up the
-        // commands notified after it (the loop only waits for a free slot).
+        // commands notified after it. What waits for a slot waits in `line`,
+        // dealt round robin over tenants.
         let slots = Arc::new(Semaphore::new(PARALLEL_STARTS));
+        let mut line = FairQueue::new(QUEUED_PER_TENANT);
+        let heartbeat = tokio::spawn(heartbeat::run(
+            pump.pool.clone(),
+            line.head_wait(),
+            shutdown.clone(),
+        ));
         let mut sweep = tokio::time::interval(pump.sweep_interval);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            while !line.is_empty() {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                if let Some((tenant, id)) = line.pop() {
+                    pump.spawn_dispatch(slot, tenant, id);
+                }
+            }
+            // Running short while the table holds more (a full sweep batch, a
+            // dropped wake): sweep now rather than at the next tick.
+            if line.len() < PARALLEL_STARTS && line.take_missed() {
+                pump.sweep(&mut line).await;
+                continue;
+            }
             tokio::select! {
                 wake = wake_rx.recv() => match wake {
-                    Some(Wake::Command(tenant, id)) => pump.spawn_dispatch(&slots, tenant, id).await,
-                    Some(Wake::Sweep) => pump.sweep(&slots).await,
+                    Some(Wake::Command(tenant, id)) => line.push(tenant, id),
+                    Some(Wake::Sweep) => pump.sweep(&mut line).await,
                     None => break,
                 },
-                _ = sweep.tick() => pump.sweep(&slots).await,
+                _ = sweep.tick() => {
+                    line.record_waiting_heads();
+                    pump.sweep(&mut line).await;
+                }
+                slot = slots.clone().acquire_owned(), if !line.is_empty() => {
+                    if let (Ok(slot), Some((tenant, id))) = (slot, line.pop()) {
+                        pump.spawn_dispatch(slot, tenant, id);
+                    }
+                }
                 () = shutdown.wait() => break,
             }
             if shutdown.is_triggered() {
@@ -120,41 +155,39 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
         // Every dispatch holds a slot until its claim is settled.
         let _ = slots.acquire_many(PARALLEL_STARTS as u32).await;
         let _ = listener.await;
+        let _ = heartbeat.await;
         tracing::info!("pump stopped");
     }
 
-    async fn sweep(self: &Arc<Self>, slots: &Arc<Semaphore>) {
+    /// Queues the due commands `due_commands()` deals (round robin over
+    /// tenants). A full batch means more may be due: the line asks for
+    /// another sweep once it runs short.
+    async fn sweep(&self, line: &mut FairQueue) {
         match claims::due(&self.pool, self.batch_size, self.stale_after).await {
             Ok(due) => {
                 if !due.is_empty() {
                     tracing::debug!(count = due.len(), "sweep found due commands");
                 }
+                if due.len() >= self.batch_size as usize {
+                    line.mark_missed();
+                }
                 for (tenant, id) in due {
-                    if self.shutdown.is_triggered() {
-                        break;
-                    }
-                    self.spawn_dispatch(slots, tenant, id).await;
+                    line.push(tenant, id);
                 }
             }
             Err(e) => tracing::warn!(cause = %e, "sweep failed"),
         }
     }
 
-    /// Waits for a free slot, then dispatches in a task of its own. Nothing
-    /// new starts once shutdown fired (the sweep of the next pump finds it).
-    async fn spawn_dispatch(
+    /// Dispatches in a task of its own, which holds `slot` until the claim is
+    /// settled. Nothing new starts once shutdown fired (the sweep of the next
+    /// pump finds it).
+    fn spawn_dispatch(
         self: &Arc<Self>,
-        slots: &Arc<Semaphore>,
+        slot: tokio::sync::OwnedSemaphorePermit,
         tenant: TenantId,
         id: CommandId,
     ) {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot,
-            () = self.shutdown.wait() => return,
-        };
-        let Ok(slot) = slot else {
-            return;
-        };
         if self.shutdown.is_triggered() {
             return;
         }

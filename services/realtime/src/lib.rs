@@ -7,6 +7,7 @@
 mod hub;
 mod metrics;
 mod session;
+mod socket_quota;
 pub mod startup;
 mod wire;
 

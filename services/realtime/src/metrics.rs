@@ -2,7 +2,7 @@
 //! served on its `/metrics`.
 
 use kitchen_adapters::metrics::{self, MetricsError};
-use prometheus::{Histogram, IntCounter, IntGauge, Registry};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Registry};
 
 #[derive(Debug, Clone)]
 pub(crate) struct RealtimeMetrics {
@@ -23,6 +23,8 @@ pub(crate) struct RealtimeMetrics {
     pub(crate) listen_reconnects: IntCounter,
     /// From an event's commit (`created_at`) to its live frame's write.
     pub(crate) commit_to_send: Histogram,
+    /// Upgrades refused by a quota, by code (`tenant_socket_limit`).
+    pub(crate) refused: IntCounterVec,
 }
 
 impl RealtimeMetrics {
@@ -64,6 +66,12 @@ impl RealtimeMetrics {
                 &registry,
                 "kitchen_realtime_commit_to_send_seconds",
                 "From an event's commit to its live frame written to a socket.",
+            )?,
+            refused: metrics::counter_vec(
+                &registry,
+                "kitchen_realtime_refused_total",
+                "Socket upgrades refused by a quota, by reason.",
+                &["reason"],
             )?,
             registry,
         })

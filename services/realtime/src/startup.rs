@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::hub::Hub;
 use crate::metrics::RealtimeMetrics;
 use crate::session::{self, Timing};
+use crate::socket_quota::SocketQuota;
 
 #[derive(Clone)]
 #[allow(missing_debug_implementations)]
@@ -31,6 +32,7 @@ struct State {
     origins: OriginPolicy,
     timing: Timing,
     shutdown: Shutdown,
+    sockets: SocketQuota,
 }
 
 /// `GET /v1/stream` parameters (percent-decoded; unknown ones are ignored, as
@@ -80,6 +82,20 @@ async fn stream(
         .map_err(ApiError::Unauthorized)?;
     // Only active tenants get a socket (403 `tenant_not_active` otherwise).
     state.gate.check(caller.tenant).await?;
+    let Some(permit) = state.sockets.try_open(caller.tenant) else {
+        state
+            .hub
+            .metrics
+            .refused
+            .with_label_values(&["tenant_socket_limit"])
+            .inc();
+        return Err(ApiError::QuotaExceeded {
+            code: "tenant_socket_limit",
+            retry_after_secs: 5,
+            detail: "the tenant has as many live sockets as its quota allows on this instance"
+                .into(),
+        });
+    };
     let (mut response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request("not_a_websocket", None, e.to_string()))?;
     if source == TokenSource::Subprotocol {
@@ -101,7 +117,7 @@ async fn stream(
         }
     }
     tracing::info!(tenant_id = %caller.tenant, after, "socket opened");
-    actix_web::rt::spawn(session::run(
+    let socket = session::run(
         session,
         messages,
         caller,
@@ -112,7 +128,12 @@ async fn stream(
         state.gate.clone(),
         state.timing,
         state.shutdown.clone(),
-    ));
+    );
+    actix_web::rt::spawn(async move {
+        socket.await;
+        // Its place in the tenant's quota is freed when the socket ends.
+        drop(permit);
+    });
     Ok(response)
 }
 
@@ -171,6 +192,7 @@ pub fn build(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<BoundSe
             write_timeout: Duration::from_secs(r.write_timeout_secs),
         },
         shutdown: shutdown.clone(),
+        sockets: SocketQuota::new(settings.quotas.max_sockets),
     };
     let listen = Listen {
         service: "realtime",

@@ -30,6 +30,12 @@ pub struct Settings {
     /// Browser origins (absent section: none allowed).
     #[serde(default)]
     pub edge: EdgeSettings,
+    /// Per-tenant quotas (absent sections take the defaults).
+    #[serde(default)]
+    pub quotas: QuotaSettings,
+    /// When the gateway sheds new work (absent sections take the defaults).
+    #[serde(default)]
+    pub overload: OverloadSettings,
 }
 
 /// What the HTTP edge lets browsers do (`[edge]`).
@@ -62,6 +68,68 @@ fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
         .map(|item| item.trim().trim_end_matches('/').to_owned())
         .filter(|item| !item.is_empty())
         .collect())
+}
+
+/// Per-tenant quotas (`[quotas]`); `0` turns one off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct QuotaSettings {
+    /// Commands per second one tenant may send, per gateway instance (a token
+    /// bucket refilled at this rate).
+    pub commands_per_sec: u32,
+    /// The bucket's size: how many commands a tenant may send at once.
+    pub command_burst: u32,
+    /// Open (pending, claimed or dispatched) commands per tenant, across every
+    /// gateway (checked by the insert itself).
+    pub max_open_commands: u32,
+    /// Live sockets per tenant, per realtime instance.
+    pub max_sockets: u32,
+}
+
+impl Default for QuotaSettings {
+    fn default() -> Self {
+        Self {
+            commands_per_sec: 100,
+            command_burst: 200,
+            max_open_commands: 2000,
+            max_sockets: 200,
+        }
+    }
+}
+
+/// Overload shedding (`[overload]`): what the gateway reads from PostgreSQL
+/// and when it answers 503 instead of accepting a command.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OverloadSettings {
+    /// How often each gateway reads the load (one query, cached in between).
+    pub refresh_ms: u64,
+    /// Shed while this many commands of all tenants are open. `0`: never.
+    pub max_open_commands: u32,
+    /// Shed while a live pump reports that a command first in its tenant's
+    /// line waited longer than this for a start slot. `0`: never.
+    pub max_head_wait_ms: u64,
+    /// Backstop for what no pump's line shows: shed while the oldest command
+    /// due for dispatch has waited longer than this and a pump is alive.
+    /// `0`: never.
+    pub max_oldest_due_ms: u64,
+    /// A pump heartbeat older than this counts as no pump.
+    pub heartbeat_fresh_ms: u64,
+    /// The `Retry-After` of a 503 `overloaded`.
+    pub retry_after_secs: u64,
+}
+
+impl Default for OverloadSettings {
+    fn default() -> Self {
+        Self {
+            refresh_ms: 250,
+            max_open_commands: 20000,
+            max_head_wait_ms: 1000,
+            max_oldest_due_ms: 30000,
+            heartbeat_fresh_ms: 5000,
+            retry_after_secs: 1,
+        }
+    }
 }
 
 /// `POST /v1/auth/*` (on only when HS256 is).

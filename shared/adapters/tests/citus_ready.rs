@@ -25,12 +25,32 @@ use secrecy::ExposeSecret;
 /// - `views_to_rebuild(projections, versions, every_tenant)`: the worker's
 ///   rebuild work list after a projection version change; returns
 ///   `(tenant_id, projection)` pairs only, executable by the worker only.
+/// - `platform_load(cap, fresh_ms)`: the gateway's overload reading (issue
+///   15); four numbers over all tenants (open commands, the oldest due
+///   command's wait, the freshest pump heartbeat's age, the pumps' longest
+///   head wait), no rows. On Citus, a sum and a
+///   min/max over the workers.
 const CROSS_TENANT_FUNCTIONS: &[&str] = &[
     "app_current_tenant",
     "due_commands",
     "platform_tenants",
     "views_to_rebuild",
+    "platform_load",
 ];
+
+/// Tables that hold platform data, no tenant's (a Citus reference table, not
+/// distributed), each audited:
+/// - `pump_heartbeats`: one row per live pump process (issue 15), read only
+///   through `platform_load()`.
+const PLATFORM_TABLES: &[&str] = &["pump_heartbeats"];
+
+fn platform_tables_sql() -> String {
+    PLATFORM_TABLES
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 #[derive(QueryableByName, Debug)]
 struct Finding {
@@ -67,13 +87,17 @@ async fn every_key_includes_the_tenant_no_foreign_key_crosses_tenants_and_functi
 
     let keys = findings(
         &db,
-        "SELECT c.conrelid::regclass || '.' || c.conname AS what,
+        &format!(
+            "SELECT c.conrelid::regclass || '.' || c.conname AS what,
                 EXISTS (SELECT 1 FROM pg_attribute a
                         WHERE a.attrelid = c.conrelid AND a.attname = 'tenant_id'
                           AND a.attnum = ANY (c.conkey)) AS ok
          FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
          WHERE n.nspname = 'public' AND c.contype IN ('p', 'u')
-           AND c.conrelid::regclass::text NOT LIKE '%diesel_schema_migrations'",
+           AND c.conrelid::regclass::text NOT LIKE '%diesel_schema_migrations'
+           AND c.conrelid::regclass::text NOT IN ({})",
+            platform_tables_sql()
+        ),
     )
     .await;
     assert_all_ok(
@@ -84,14 +108,18 @@ async fn every_key_includes_the_tenant_no_foreign_key_crosses_tenants_and_functi
     // Unique indexes made without a constraint count too.
     let indexes = findings(
         &db,
-        "SELECT i.indexrelid::regclass::text AS what,
+        &format!(
+            "SELECT i.indexrelid::regclass::text AS what,
                 EXISTS (SELECT 1 FROM pg_attribute a
                         WHERE a.attrelid = i.indrelid AND a.attname = 'tenant_id'
                           AND a.attnum = ANY (i.indkey)) AS ok
          FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
          JOIN pg_namespace n ON n.oid = t.relnamespace
          WHERE n.nspname = 'public' AND i.indisunique
-           AND t.relname NOT LIKE '%diesel_schema_migrations'",
+           AND t.relname NOT LIKE '%diesel_schema_migrations'
+           AND t.relname NOT IN ({})",
+            platform_tables_sql()
+        ),
     )
     .await;
     assert_all_ok(&indexes, "unique indexes must include tenant_id");

@@ -834,3 +834,62 @@ async fn only_the_worker_may_list_views_to_rebuild_and_it_learns_ids_only() {
         );
     }
 }
+
+/// Issue 15: the overload reading and the pump heartbeats. `platform_load()`
+/// crosses tenants but answers three numbers only, and only the gateway may
+/// call it; `pump_heartbeats` holds no tenant data, and only the pump may
+/// read or write it.
+#[tokio::test]
+async fn only_the_gateway_may_read_the_load_and_only_the_pump_may_touch_heartbeats() {
+    let db = TestDb::new().await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut owner = connect(&db, DbRole::Owner).await;
+    seed(&mut owner, a).await;
+    seed(&mut owner, b).await;
+
+    #[derive(QueryableByName, Debug)]
+    struct Load {
+        #[diesel(sql_type = BigInt)]
+        open_commands: i64,
+    }
+    // No tenant set, yet it counts both tenants' open commands: a number, no rows.
+    let mut gateway = connect(&db, DbRole::Gateway).await;
+    let load: Load = diesel::sql_query("SELECT open_commands FROM platform_load(100, 5000)")
+        .get_result(&mut gateway)
+        .await
+        .unwrap();
+    assert_eq!(load.open_commands, 2);
+    for role in [DbRole::Pump, DbRole::Worker, DbRole::Realtime] {
+        let mut conn = connect(&db, role).await;
+        let outcome = attempt(
+            &mut conn,
+            None,
+            "SELECT open_commands AS n FROM platform_load(100, 5000)",
+            true,
+        )
+        .await;
+        assert!(
+            is_denied(&outcome),
+            "{} may not read the load: {outcome:?}",
+            role.role_name()
+        );
+    }
+
+    let beat = "INSERT INTO pump_heartbeats (pump_id) VALUES (gen_random_uuid())";
+    let mut pump = connect(&db, DbRole::Pump).await;
+    assert!(matches!(
+        attempt(&mut pump, None, beat, false).await,
+        Outcome::Rows(1)
+    ));
+    for role in [DbRole::Gateway, DbRole::Worker, DbRole::Realtime] {
+        let mut conn = connect(&db, role).await;
+        for sql in [beat, "SELECT count(*) AS n FROM pump_heartbeats"] {
+            let outcome = attempt(&mut conn, Some(a), sql, sql.starts_with("SELECT")).await;
+            assert!(
+                is_denied(&outcome),
+                "{} may not touch heartbeats ({sql}): {outcome:?}",
+                role.role_name()
+            );
+        }
+    }
+}

@@ -211,6 +211,10 @@ pub enum QueueError {
     /// The id is taken by a different request (409 at the edge).
     #[error("command {0} already exists with a different type or payload")]
     IdempotencyConflict(crate::ids::CommandId),
+    /// The tenant already has `limit` open (not final) commands; nothing was
+    /// written (429 at the edge). Retry once some have finished.
+    #[error("the tenant already has {limit} open commands")]
+    BacklogFull { limit: u32 },
     /// Retry later (503).
     #[error("command queue unavailable")]
     Unavailable(#[source] BackendError),
@@ -220,7 +224,9 @@ pub enum QueueError {
 pub trait CommandQueue: Send + Sync {
     /// Stores `command` as pending. If its id exists in the tenant: MUST return
     /// `Existing` when the type and payload are the same, and
-    /// `IdempotencyConflict` (writing nothing) when they differ.
+    /// `IdempotencyConflict` (writing nothing) when they differ. An adapter
+    /// that bounds a tenant's open commands MUST return `BacklogFull` (writing
+    /// nothing) for a new id at the bound, and still `Existing` for a retry.
     fn enqueue(
         &self,
         command: crate::queue::NewCommand,

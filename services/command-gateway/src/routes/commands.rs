@@ -151,7 +151,8 @@ fn view(record: &CommandRecord) -> CommandView {
         (status = 409, description = "the id is taken by another body (`idempotency_conflict`)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 413, description = "body larger than `gateway.max_body_bytes`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
         (status = 415, description = "`Content-Type` is not JSON", body = kitchen_wire::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "database or signing keys unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "a tenant quota is used up, nothing written; `Retry-After`: commands per second (`tenant_rate_limited`) or commands not yet final (`tenant_backlog_full`)", body = kitchen_wire::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "the platform is overloaded (`overloaded`, nothing written), or the database or signing keys are unavailable; `Retry-After`", body = kitchen_wire::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(tenant_id = %caller.tenant, command_id, correlation_id))]
 pub(crate) async fn submit(
@@ -176,6 +177,8 @@ async fn submit_inner(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
+    // Before the body is read: a refused command costs no parsing and no row.
+    admit(caller, state)?;
     let body = read_body(req, payload, state.max_body_bytes).await?;
     let command = parse(&body, caller)?;
     let span = tracing::Span::current();
@@ -206,8 +209,34 @@ async fn submit_inner(
             code: "idempotency_conflict",
             detail: format!("command {id} already exists with a different type or payload"),
         }),
+        Err(QueueError::BacklogFull { limit }) => Err(ApiError::QuotaExceeded {
+            code: "tenant_backlog_full",
+            retry_after_secs: 1,
+            detail: format!(
+                "the tenant already has {limit} commands not yet final; nothing was written, retry once some have finished"
+            ),
+        }),
         Err(QueueError::Unavailable(e)) => Err(ApiError::Unavailable(e)),
     }
+}
+
+/// The platform's load, then the tenant's rate (a shed command takes no
+/// token from the tenant's bucket).
+fn admit(caller: &kitchen_adapters::auth::Caller, state: &AppState) -> Result<(), ApiError> {
+    if let Err((shed, error)) = state.load.admit() {
+        state.metrics.shed(shed);
+        return Err(error);
+    }
+    state.command_rate.check(caller.tenant).map_err(|wait| {
+        let retry_after_secs = crate::admission::rate::retry_after_secs(wait);
+        ApiError::QuotaExceeded {
+            code: "tenant_rate_limited",
+            retry_after_secs,
+            detail: format!(
+                "the tenant sends commands faster than its quota allows; retry in {retry_after_secs} s"
+            ),
+        }
+    })
 }
 
 /// One command of the caller's tenant and what became of it.
@@ -234,7 +263,9 @@ pub(crate) async fn status(
         Ok(Some(record)) => Ok(HttpResponse::Ok().json(view(&record))),
         Ok(None) => Err(ApiError::NotFound(format!("command {id} not found"))),
         Err(QueueError::Unavailable(e)) => Err(ApiError::Unavailable(e)),
-        Err(QueueError::IdempotencyConflict(_)) => unreachable!("get never conflicts"),
+        Err(QueueError::IdempotencyConflict(_) | QueueError::BacklogFull { .. }) => {
+            unreachable!("get never conflicts")
+        }
     }
 }
 
@@ -306,7 +337,9 @@ pub(crate) async fn by_correlation(
         .await
         .map_err(|e| match e {
             QueueError::Unavailable(e) => ApiError::Unavailable(e),
-            QueueError::IdempotencyConflict(_) => unreachable!("a read never conflicts"),
+            QueueError::IdempotencyConflict(_) | QueueError::BacklogFull { .. } => {
+                unreachable!("a read never conflicts")
+            }
         })?;
     let next_after = (records.len() == limit as usize)
         .then(|| records.last().map(|r| r.id.as_uuid()))

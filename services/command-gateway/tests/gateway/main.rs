@@ -6,6 +6,7 @@ mod browser;
 mod hostile;
 mod hydration;
 mod login;
+mod quotas;
 mod schemathesis;
 mod shutdown;
 mod views;

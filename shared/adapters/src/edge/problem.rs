@@ -39,6 +39,22 @@ pub enum ApiError {
         retry_after_secs: u64,
         detail: String,
     },
+    /// 429 + `Retry-After`: a per-tenant quota is used up (`code`:
+    /// `tenant_rate_limited`, `tenant_backlog_full`, `tenant_socket_limit`);
+    /// nothing was written. Retry after that many seconds.
+    #[error("{detail}")]
+    QuotaExceeded {
+        code: &'static str,
+        retry_after_secs: u64,
+        detail: String,
+    },
+    /// 503 `overloaded` + `Retry-After`: the platform is past what it can
+    /// finish, so the command was not accepted (nothing written). Retry later.
+    #[error("{detail}")]
+    Overloaded {
+        retry_after_secs: u64,
+        detail: String,
+    },
     /// 404.
     #[error("{0}")]
     NotFound(String),
@@ -104,6 +120,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::TenantNotActive => "tenant_not_active",
             ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::QuotaExceeded { code, .. } => code,
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::NotFound(_) => "not_found",
             ApiError::Forbidden { code, .. } => code,
             ApiError::Conflict { code, .. } => code,
@@ -150,7 +168,10 @@ impl ResponseError for ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TenantNotActive => StatusCode::FORBIDDEN,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -161,7 +182,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        // Shedding is the designed answer to load, counted in metrics: logging
+        // each one as an error would add load exactly when there is too much.
+        if status.is_server_error() && !matches!(self, ApiError::Overloaded { .. }) {
             tracing::error!(code = self.code(), cause = %cause_chain(self), "request failed");
         }
         let mut response = HttpResponse::build(status);
@@ -180,6 +203,12 @@ impl ResponseError for ApiError {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::TooManyRequests {
+                retry_after_secs, ..
+            }
+            | ApiError::QuotaExceeded {
+                retry_after_secs, ..
+            }
+            | ApiError::Overloaded {
                 retry_after_secs, ..
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));

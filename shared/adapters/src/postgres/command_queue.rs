@@ -1,6 +1,8 @@
 //! `CommandQueue` on Postgres: the gateway's side of the `commands` table.
 //! Idempotency comes from the primary key `(tenant_id, id)`: the insert does
 //! nothing on a duplicate, and the stored command is compared with the new one.
+//! A tenant's open (not final) commands are bounded inside that same insert
+//! (`with_open_limit`), so the bound holds across gateway replicas.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -20,6 +22,8 @@ use super::{PgPool, Prepared};
 #[derive(Clone)]
 pub struct PgCommandQueue {
     pool: PgPool,
+    /// Most open commands one tenant may have; `None`: unbounded.
+    open_limit: Option<u32>,
 }
 
 impl std::fmt::Debug for PgCommandQueue {
@@ -30,7 +34,18 @@ impl std::fmt::Debug for PgCommandQueue {
 
 impl PgCommandQueue {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            open_limit: None,
+        }
+    }
+
+    /// The same queue, refusing a new command (`QueueError::BacklogFull`,
+    /// nothing written) while its tenant has `limit` open commands (pending,
+    /// claimed or dispatched). `0` means unbounded.
+    pub fn with_open_limit(mut self, limit: u32) -> Self {
+        self.open_limit = (limit > 0).then_some(limit);
+        self
     }
 }
 
@@ -122,22 +137,35 @@ struct Inserted {
     created_at: DateTime<Utc>,
 }
 
-/// The gateway's insert; see `insert_new`.
+/// The gateway's insert; see `insert_new`. `$9` bounds the tenant's open
+/// commands: the subquery counts at most `$9` of them (through
+/// `commands_open_by_tenant_idx`), and at the bound nothing is inserted. It
+/// reads the statement's snapshot, so concurrent inserts of one tenant may
+/// overshoot by at most their number (one per gateway connection in flight).
 const INSERT_SQL: &str = "\
 WITH tenant AS MATERIALIZED (SELECT set_config('app.tenant_id', $1, true)::uuid AS id)
 INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, user_id, correlation_id, metadata)
 SELECT tenant.id, $2, $3, $4, $5, $6, $7, $8 FROM tenant
+WHERE $9 IS NULL OR (SELECT count(*) FROM (
+        SELECT 1 FROM commands c
+        WHERE c.tenant_id = tenant.id AND c.status IN ('pending', 'claimed', 'dispatched')
+        LIMIT $9) open) < $9
 ON CONFLICT (tenant_id, id) DO NOTHING
 RETURNING created_at";
 
 /// Inserts the command in ONE statement and round trip, kept prepared (the
 /// tenant is set by the statement itself, transaction-local to it): the hot
 /// path of every POST.
-/// `None` when the id already exists. The tenant column comes from the
+/// `None` when the id already exists or the tenant is at its open limit
+/// (`enqueue` tells which). The tenant column comes from the
 /// `set_config` result, so no row can be written before the tenant is set, and
 /// the RLS check (tenant_id = the setting) still guards the insert.
-async fn insert_new(pool: &PgPool, command: &NewCommand) -> Result<Option<DateTime<Utc>>, Failure> {
-    use diesel::sql_types::{Jsonb, Nullable, Text, Uuid as SqlUuid};
+async fn insert_new(
+    pool: &PgPool,
+    command: &NewCommand,
+    open_limit: Option<u32>,
+) -> Result<Option<DateTime<Utc>>, Failure> {
+    use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Uuid as SqlUuid};
     let mut conn = pool.get().await.map_err(TxError::from)?;
     let inserted: Option<Inserted> = Prepared(
         diesel::sql_query(INSERT_SQL)
@@ -148,7 +176,8 @@ async fn insert_new(pool: &PgPool, command: &NewCommand) -> Result<Option<DateTi
             .bind::<SqlUuid, _>(command.aggregate_id.as_uuid())
             .bind::<Nullable<Text>, _>(command.user_id.as_deref())
             .bind::<SqlUuid, _>(command.correlation_id.as_uuid())
-            .bind::<Jsonb, _>(&command.metadata),
+            .bind::<Jsonb, _>(&command.metadata)
+            .bind::<Nullable<BigInt>, _>(open_limit.map(i64::from)),
     )
     .get_result(&mut conn)
     .await
@@ -159,22 +188,33 @@ async fn insert_new(pool: &PgPool, command: &NewCommand) -> Result<Option<DateTi
 impl CommandQueue for PgCommandQueue {
     #[tracing::instrument(skip_all, fields(tenant_id = %command.tenant_id, command_id = %command.id, correlation_id = %command.correlation_id))]
     async fn enqueue(&self, command: NewCommand) -> Result<Enqueued, QueueError> {
-        if let Some(created_at) = insert_new(&self.pool, &command).await? {
+        if let Some(created_at) = insert_new(&self.pool, &command, self.open_limit).await? {
             return Ok(Enqueued::Created(CommandRecord::pending(
                 command, created_at,
             )));
         }
-        // The id exists: a retry of the same command, or another command reusing it.
+        // The id exists (a retry of the same command, or another command
+        // reusing it), or the tenant is at its open limit. A retry answers as
+        // before even at the limit: it adds nothing.
         let tenant = command.tenant_id;
+        let open_limit = self.open_limit;
         let result = in_tenant_tx(&self.pool, tenant, |conn| {
             async move {
-                let existing: CommandRecord = commands::table
+                let existing: Option<CommandRow> = commands::table
                     .filter(commands::tenant_id.eq(tenant.as_uuid()))
                     .filter(commands::id.eq(command.id.as_uuid()))
                     .select(CommandRow::as_select())
                     .first(conn)
-                    .await?
-                    .try_into()?;
+                    .await
+                    .optional()?;
+                let Some(existing) = existing else {
+                    return match open_limit {
+                        Some(limit) => Err(Failure::Queue(QueueError::BacklogFull { limit })),
+                        // Not inserted, not there: deleted in between (an erasure).
+                        None => Err(Failure::Db(diesel::result::Error::NotFound)),
+                    };
+                };
+                let existing: CommandRecord = existing.try_into()?;
                 if existing.is_same_request(&command) {
                     Ok(Enqueued::Existing(existing))
                 } else {

@@ -1,0 +1,262 @@
+//! Rows 8 and 9 (issue 15). Row 8: a quiet tenant's POST -> event one at a
+//! time, unloaded and then while a noisy tenant floods (a backlog inserted in
+//! bulk plus clients posting as fast as they are answered, past its quotas),
+//! same run, default quotas. Row 9: open loops at 50% and 90% of the
+//! sustainable rate with overload shedding on (base.toml's rules): POST ->
+//! event of the accepted commands beside raw Temporal at the same offered
+//! load, and the fraction shed (503 `overloaded`).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use kitchen_adapters::config::DbRole;
+use kitchen_domain::TenantId;
+use serde_json::json;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::e2e::{open_sockets, Waiters, CLIENTS};
+use crate::env::{create_order_payload, Findings, Phase, Run};
+use crate::load::{check, closed_loop, one_at_a_time, open_loop, Op, Outcome};
+use crate::raw_temporal::{self, RawWorker};
+use crate::report::Row;
+use crate::stack::Service;
+
+/// POST createOrder for tenant `i % tenants`, resolved when its event reaches
+/// the tenant's socket. A 503 is counted in `shed` (and fails the operation,
+/// so only accepted commands give latencies).
+fn op(gateway: String, tokens: Arc<Vec<String>>, waiters: Waiters, shed: Arc<AtomicU64>) -> Op {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS as usize)
+        .build()
+        .expect("http client");
+    let url = format!("{gateway}/v1/commands");
+    Arc::new(move |i| {
+        let (http, url, waiters, shed) = (http.clone(), url.clone(), waiters.clone(), shed.clone());
+        let token = tokens[i as usize % tokens.len()].clone();
+        Box::pin(async move {
+            let order = Uuid::new_v4();
+            let (tx, rx) = oneshot::channel();
+            waiters.lock().expect("waiters").insert(order, tx);
+            let body = json!({"type": "createOrder", "payload": create_order_payload(order)});
+            let started = Instant::now();
+            let status = http
+                .post(&url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            if status.as_ref().ok() != Some(&202) {
+                waiters.lock().expect("waiters").remove(&order);
+                if status.as_ref().ok() == Some(&503) {
+                    shed.fetch_add(1, Ordering::Relaxed);
+                    bail!("shed (503)");
+                }
+                bail!("POST failed: {status:?}");
+            }
+            let received = tokio::time::timeout(Duration::from_secs(60), rx)
+                .await
+                .context("event not received within 60 s")?
+                .context("socket reader stopped")?;
+            Ok(received.saturating_duration_since(started))
+        })
+    })
+}
+
+/// The four services of `phase`, started as processes.
+async fn stack(phase: &Phase, run: &Run) -> anyhow::Result<Vec<Service>> {
+    Ok(vec![
+        Service::start("command-gateway", &phase.settings, &run.log_dir).await?,
+        Service::start("command-pump", &phase.settings, &run.log_dir).await?,
+        Service::start("worker", &phase.settings, &run.log_dir).await?,
+        Service::start("realtime", &phase.settings, &run.log_dir).await?,
+    ])
+}
+
+/// `count` pending createOrder commands of `tenant` in one INSERT (as the
+/// gateway role): a backlog accepted earlier, e.g. by many gateways.
+async fn insert_backlog(phase: &Phase, tenant: TenantId, count: usize) {
+    let orders: Vec<String> = (0..count)
+        .map(|_| format!("'{}'", Uuid::new_v4()))
+        .collect();
+    let sql = format!(
+        "INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id)
+         SELECT '{tenant}', gen_random_uuid(), 'createOrder',
+                jsonb_build_object('orderId', o, 'userId', 'user-1',
+                                   'items', jsonb_build_array(
+                                       jsonb_build_object('menuItemId', 'menu-item-1', 'quantity', 1))),
+                o, gen_random_uuid()
+         FROM unnest(ARRAY[{}]::uuid[]) AS o",
+        orders.join(", ")
+    );
+    phase.db.execute_as(DbRole::Gateway, tenant, &sql).await;
+}
+
+/// Clients posting as the noisy tenant as fast as they are answered, until
+/// `stop`; counts 202, 429 and anything else.
+fn flood(
+    gateway: String,
+    token: String,
+    clients: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<[u64; 3]>> {
+    let http = reqwest::Client::new();
+    (0..clients)
+        .map(|_| {
+            let (http, token, stop) = (http.clone(), token.clone(), stop.clone());
+            let url = format!("{gateway}/v1/commands");
+            tokio::spawn(async move {
+                let mut counts = [0u64; 3];
+                while !stop.load(Ordering::Relaxed) {
+                    let body = json!({"type": "createOrder", "payload": create_order_payload(Uuid::new_v4())});
+                    let status = http.post(&url).bearer_auth(&token).json(&body).send().await;
+                    match status.map(|r| r.status().as_u16()) {
+                        Ok(202) => counts[0] += 1,
+                        Ok(429) => counts[1] += 1,
+                        _ => counts[2] += 1,
+                    }
+                }
+                counts
+            })
+        })
+        .collect()
+}
+
+pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
+    let mut phase = Phase::new().await?;
+    if run.smoke {
+        // A debug build's workflow starts take 10-100x longer: saturated by
+        // the noisy tenant, the pump's head wait passes 1 s and the gateway
+        // would rightly shed everyone. The smoke run checks the row works.
+        phase.settings.overload.max_head_wait_ms = 10_000;
+    }
+    let n = run.size(300, 10);
+    let backlog = run.size(2000, 50);
+    let flooders = run.size(8, 1);
+    let services = stack(&phase, run).await?;
+    let (gateway, realtime) = (&services[0], &services[3]);
+    let quiet = phase.db.active_tenant().await;
+    let noisy = phase.db.active_tenant().await;
+    let tokens = Arc::new(vec![phase.token(quiet)]);
+    let waiters: Waiters = Arc::default();
+    open_sockets(&realtime.ws_base(), &tokens, &waiters).await?;
+    let shed = Arc::new(AtomicU64::new(0));
+    let quiet_op = op(gateway.http_base(), tokens, waiters, shed.clone());
+    check("warm-up", &one_at_a_time(&quiet_op, 20).await)?;
+    let unloaded = one_at_a_time(&quiet_op, n).await;
+    check("quiet, unloaded", &unloaded)?;
+
+    insert_backlog(&phase, noisy, backlog).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooders = flood(
+        gateway.http_base(),
+        phase.token(noisy),
+        flooders,
+        stop.clone(),
+    );
+    let loaded = one_at_a_time(&quiet_op, n).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut noisy_counts = [0u64; 3];
+    for flooder in flooders {
+        let counts = flooder.await?;
+        for (total, c) in noisy_counts.iter_mut().zip(counts) {
+            *total += c;
+        }
+    }
+    // The quiet tenant must never be refused: one refusal fails the row.
+    check("quiet, beside the noisy tenant", &loaded)?;
+    let (Some(l), Some(u)) = (loaded.latency, unloaded.latency) else {
+        bail!("no latencies");
+    };
+    for (name, ours, alone) in [("p50", l.p50_ms, u.p50_ms), ("p95", l.p95_ms, u.p95_ms)] {
+        let row = Row::new(
+            "8",
+            format!("quiet tenant POST -> WebSocket event while a noisy tenant floods: {name}"),
+            "ms",
+            ours,
+        )
+        .raw(alone, "the same tenant unloaded, same run");
+        out.row(if name == "p95" {
+            row.ratio_at_most(2.0)
+        } else {
+            row
+        });
+    }
+    out.note(format!(
+        "row 8: noisy tenant: {backlog} commands inserted in bulk, then {} clients posting as fast as answered: \
+         {} accepted, {} refused 429, {} other; the quiet tenant {n} one at a time, none refused",
+        run.size(8, 1),
+        noisy_counts[0], noisy_counts[1], noisy_counts[2]
+    ));
+    Ok(())
+}
+
+pub async fn overload(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
+    let phase = Phase::new().await?;
+    let sustained_for = run.secs(8.0, 2.0);
+    let rate_for = run.secs(10.0, 2.0);
+    let warmup = run.secs(3.0, 1.0);
+    let mut raw_settings = phase.settings.temporal.clone();
+    raw_settings.task_queue = format!("bench-raw-{}", Uuid::new_v4());
+    let _raw_worker = RawWorker::start(&raw_settings);
+    let client =
+        kitchen_temporal::connect_with_retry(&phase.settings.temporal, "bench-client").await?;
+    let raw = raw_temporal::op(client, raw_settings.task_queue.clone());
+    let services = stack(&phase, run).await?;
+    let (gateway, realtime) = (&services[0], &services[3]);
+    let tenants = phase.db.active_tenants(CLIENTS as usize).await;
+    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
+    let waiters: Waiters = Arc::default();
+    open_sockets(&realtime.ws_base(), &tokens, &waiters).await?;
+    let shed = Arc::new(AtomicU64::new(0));
+    let ours = op(gateway.http_base(), tokens, waiters, shed.clone());
+    check("raw warm-up", &one_at_a_time(&raw, 20).await)?;
+    check("warm-up", &one_at_a_time(&ours, 2 * CLIENTS).await)?;
+    let sustained = closed_loop(&ours, CLIENTS, warmup, sustained_for).await;
+    let sustainable = sustained.per_sec();
+    out.note(format!(
+        "row 9: sustainable rate {sustainable:.0} cmd/s ({CLIENTS} closed-loop clients, shedding on; {} shed)",
+        shed.swap(0, Ordering::Relaxed)
+    ));
+    for (fraction, ratio) in [(0.5, 1.1), (0.9, 1.5)] {
+        let rate = sustainable * fraction;
+        shed.store(0, Ordering::Relaxed);
+        let ours_at: Outcome = open_loop(&ours, rate, rate_for).await;
+        let shed_now = shed.load(Ordering::Relaxed);
+        let offered = ours_at.completed + ours_at.failed;
+        if ours_at.failed > shed_now {
+            bail!(
+                "ours at {rate:.0}/s: {} failed other than shed: {:?}",
+                ours_at.failed - shed_now,
+                ours_at.first_error
+            );
+        }
+        let raw_at = open_loop(&raw, rate, rate_for).await;
+        check("raw at rate", &raw_at)?;
+        let what = format!("{:.0}% of sustainable ({rate:.0}/s)", fraction * 100.0);
+        if let (Some(o), Some(r)) = (ours_at.latency, raw_at.latency) {
+            out.row(
+                Row::new(
+                    "9",
+                    format!(
+                        "POST -> WebSocket event of accepted commands, shedding on, {what}: p95"
+                    ),
+                    "ms",
+                    o.p95_ms,
+                )
+                .raw(r.p95_ms, "trivial workflow, same offered load")
+                .ratio_at_most(ratio),
+            );
+        }
+        out.row(Row::new(
+            "9",
+            format!("shed (503 overloaded), {what}"),
+            "%",
+            100.0 * shed_now as f64 / offered.max(1) as f64,
+        ));
+    }
+    Ok(())
+}
