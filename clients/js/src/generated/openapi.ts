@@ -1163,7 +1163,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description database or signing keys unavailable; `Retry-After` */
+            /** @description a tenant quota is used up, nothing written; `Retry-After`: commands per second (`tenant_rate_limited`) or commands not yet final (`tenant_backlog_full`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the platform is overloaded (`overloaded`, nothing written), or the database or signing keys are unavailable; `Retry-After` */
             503: {
                 headers: {
                     [name: string]: unknown;
