@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::cpu::CpuSample;
 use crate::env::{create_order_payload, Findings, Phase, Run};
 use crate::load::{check, closed_loop, one_at_a_time, open_loop, Op, Outcome};
-use crate::raw_temporal::{self, RawWorker};
+use crate::raw_temporal::Raw;
 use crate::report::Row;
 use crate::stack::Service;
 use crate::ws;
@@ -166,12 +166,8 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
 
     // Raw Temporal on a task queue of its own, and our stack (the four services
     // as processes), both up before anything is measured.
-    let mut raw_settings = phase.settings.temporal.clone();
-    raw_settings.task_queue = format!("bench-raw-{}", Uuid::new_v4());
-    let _raw_worker = RawWorker::start(&raw_settings);
-    let client =
-        kitchen_temporal::connect_with_retry(&phase.settings.temporal, "bench-client").await?;
-    let raw = raw_temporal::op(client, raw_settings.task_queue.clone());
+    let raw_baseline = Raw::start(&phase.settings.temporal).await?;
+    let raw = raw_baseline.op();
     let gateway = Service::start("command-gateway", &phase.settings, &run.log_dir).await?;
     let _pump = Service::start("command-pump", &phase.settings, &run.log_dir).await?;
     let _worker = Service::start("worker", &phase.settings, &run.log_dir).await?;

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::env::{Findings, Phase, Run};
 use crate::load::{check, closed_loop, one_at_a_time, Op};
-use crate::raw_temporal::{self, RawWorker, SAGA_STEPS};
+use crate::raw_temporal::{Raw, SAGA_STEPS};
 use crate::report::Row;
 use crate::stack::Service;
 use crate::stats::Percentiles;
@@ -136,12 +136,8 @@ async fn provisioning(
     platform: &Platform,
 ) -> anyhow::Result<TenantId> {
     let n = run.size(50, 3);
-    let mut raw_settings = phase.settings.temporal.clone();
-    raw_settings.task_queue = format!("bench-raw-{}", Uuid::new_v4());
-    let _raw_worker = RawWorker::start(&raw_settings);
-    let client =
-        kitchen_temporal::connect_with_retry(&phase.settings.temporal, "bench-client").await?;
-    let raw = raw_temporal::saga_op(client, raw_settings.task_queue.clone());
+    let raw_baseline = Raw::start(&phase.settings.temporal).await?;
+    let raw = raw_baseline.saga_op();
     check("raw saga warm-up", &one_at_a_time(&raw, 3).await)?;
     let (first, _) = platform
         .provision(0)

@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use kitchen_adapters::config::DbRole;
-use kitchen_domain::TenantId;
 use serde_json::json;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -20,7 +18,7 @@ use uuid::Uuid;
 use crate::e2e::{open_sockets, Waiters, CLIENTS};
 use crate::env::{create_order_payload, Findings, Phase, Run};
 use crate::load::{check, closed_loop, one_at_a_time, open_loop, Op, Outcome};
-use crate::raw_temporal::{self, RawWorker};
+use crate::raw_temporal::Raw;
 use crate::report::Row;
 use crate::stack::Service;
 
@@ -76,25 +74,6 @@ async fn stack(phase: &Phase, run: &Run) -> anyhow::Result<Vec<Service>> {
     ])
 }
 
-/// `count` pending createOrder commands of `tenant` in one INSERT (as the
-/// gateway role): a backlog accepted earlier, e.g. by many gateways.
-async fn insert_backlog(phase: &Phase, tenant: TenantId, count: usize) {
-    let orders: Vec<String> = (0..count)
-        .map(|_| format!("'{}'", Uuid::new_v4()))
-        .collect();
-    let sql = format!(
-        "INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id)
-         SELECT '{tenant}', gen_random_uuid(), 'createOrder',
-                jsonb_build_object('orderId', o, 'userId', 'user-1',
-                                   'items', jsonb_build_array(
-                                       jsonb_build_object('menuItemId', 'menu-item-1', 'quantity', 1))),
-                o, gen_random_uuid()
-         FROM unnest(ARRAY[{}]::uuid[]) AS o",
-        orders.join(", ")
-    );
-    phase.db.execute_as(DbRole::Gateway, tenant, &sql).await;
-}
-
 /// Clients posting as the noisy tenant as fast as they are answered, until
 /// `stop`; counts 202, 429 and anything else.
 fn flood(
@@ -132,6 +111,10 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
         // the noisy tenant, the pump's head wait passes 1 s and the gateway
         // would rightly shed everyone. The smoke run checks the row works.
         phase.settings.overload.max_head_wait_ms = 10_000;
+        // And a debug worker runs ~10x fewer commands/s: with the full open
+        // bound (2,000) the noisy tenant's started workflows, ahead of the
+        // quiet one's in Temporal's one FIFO task queue, take minutes.
+        phase.settings.quotas.max_open_commands = 100;
     }
     let n = run.size(300, 10);
     let backlog = run.size(2000, 50);
@@ -149,7 +132,7 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
     let unloaded = one_at_a_time(&quiet_op, n).await;
     check("quiet, unloaded", &unloaded)?;
 
-    insert_backlog(&phase, noisy, backlog).await;
+    phase.db.insert_pending_orders(noisy, backlog).await;
     let stop = Arc::new(AtomicBool::new(false));
     let flooders = flood(
         gateway.http_base(),
@@ -199,12 +182,8 @@ pub async fn overload(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     let sustained_for = run.secs(8.0, 2.0);
     let rate_for = run.secs(10.0, 2.0);
     let warmup = run.secs(3.0, 1.0);
-    let mut raw_settings = phase.settings.temporal.clone();
-    raw_settings.task_queue = format!("bench-raw-{}", Uuid::new_v4());
-    let _raw_worker = RawWorker::start(&raw_settings);
-    let client =
-        kitchen_temporal::connect_with_retry(&phase.settings.temporal, "bench-client").await?;
-    let raw = raw_temporal::op(client, raw_settings.task_queue.clone());
+    let raw_baseline = Raw::start(&phase.settings.temporal).await?;
+    let raw = raw_baseline.op();
     let services = stack(&phase, run).await?;
     let (gateway, realtime) = (&services[0], &services[3]);
     let tenants = phase.db.active_tenants(CLIENTS as usize).await;

@@ -84,6 +84,38 @@ impl TrivialActivities {
     }
 }
 
+/// The raw baseline of a row: a worker for the trivial workflows on a task
+/// queue of its own, and a client to start them.
+pub struct Raw {
+    _worker: RawWorker,
+    client: Client,
+    task_queue: String,
+}
+
+impl Raw {
+    pub async fn start(settings: &TemporalSettings) -> anyhow::Result<Raw> {
+        let mut own = settings.clone();
+        own.task_queue = format!("bench-raw-{}", uuid::Uuid::new_v4());
+        let worker = RawWorker::start(&own);
+        let client = kitchen_temporal::connect_with_retry(settings, "bench-client").await?;
+        Ok(Raw {
+            _worker: worker,
+            client,
+            task_queue: own.task_queue,
+        })
+    }
+
+    /// The trivial workflow of the command workflow's shape.
+    pub fn op(&self) -> Op {
+        op(self.client.clone(), self.task_queue.clone())
+    }
+
+    /// The trivial saga (row 10).
+    pub fn saga_op(&self) -> Op {
+        saga_op(self.client.clone(), self.task_queue.clone())
+    }
+}
+
 /// A worker for the trivial workflow on its own thread (the SDK's worker
 /// future is not Send); stopped when dropped.
 pub struct RawWorker {

@@ -77,26 +77,6 @@ fn waiting(counts: &HashMap<String, i64>) -> i64 {
     counts.get("pending").copied().unwrap_or(0) + counts.get("claimed").copied().unwrap_or(0)
 }
 
-/// `NOISY_BACKLOG` pending createOrder commands of `tenant`, in one INSERT
-/// (as the gateway role, under RLS).
-async fn insert_backlog(stack: &Stack, tenant: TenantId) {
-    let orders: Vec<String> = (0..NOISY_BACKLOG)
-        .map(|_| format!("'{}'", Uuid::new_v4()))
-        .collect();
-    let sql = format!(
-        "INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id)
-         SELECT '{tenant}', gen_random_uuid(), 'createOrder',
-                jsonb_build_object('orderId', o, 'userId', 'user-1',
-                                   'items', jsonb_build_array(
-                                       jsonb_build_object('menuItemId', 'menu-item-1', 'quantity', 1))),
-                o, gen_random_uuid()
-         FROM unnest(ARRAY[{}]::uuid[]) AS o",
-        orders.join(", ")
-    );
-    let inserted = stack.db.execute_as(DbRole::Gateway, tenant, &sql).await;
-    assert_eq!(inserted, NOISY_BACKLOG);
-}
-
 /// Posts as `tenant`; the status and problem code.
 async fn try_post(stack: &Stack, tenant: TenantId) -> (u16, Option<String>) {
     let response = stack
@@ -142,7 +122,8 @@ async fn a_noisy_tenants_backlog_never_holds_up_a_quiet_tenants_commands() {
     kitchen_test_support::temporal::require_shared(&stack.settings.temporal.address).await;
     let quiet = stack.tenant;
     let noisy = stack.db.active_tenant().await;
-    insert_backlog(&stack, noisy).await;
+    let inserted = stack.db.insert_pending_orders(noisy, NOISY_BACKLOG).await;
+    assert_eq!(inserted, NOISY_BACKLOG);
 
     // The noisy tenant is far past its quotas: its open bound, then its rate.
     let mut refusals: HashMap<String, usize> = HashMap::new();

@@ -124,6 +124,26 @@ impl TestDb {
         n
     }
 
+    /// `count` pending `createOrder` commands of `tenant` in one INSERT as the
+    /// gateway role (under RLS): a backlog accepted earlier, e.g. by many
+    /// gateways. Returns how many rows were inserted.
+    pub async fn insert_pending_orders(
+        &self,
+        tenant: kitchen_domain::TenantId,
+        count: usize,
+    ) -> usize {
+        let sql = format!(
+            "INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id)
+             SELECT '{tenant}', gen_random_uuid(), 'createOrder',
+                    jsonb_build_object('orderId', o, 'userId', 'user-1',
+                                       'items', jsonb_build_array(
+                                           jsonb_build_object('menuItemId', 'menu-item-1', 'quantity', 1))),
+                    o, gen_random_uuid()
+             FROM (SELECT gen_random_uuid() AS o FROM generate_series(1, {count})) AS orders"
+        );
+        self.execute_as(DbRole::Gateway, tenant, &sql).await
+    }
+
     /// A new household with status `active`, inserted as the owner: what tests
     /// that are not about the tenant lifecycle use, so the front door (only
     /// active tenants are served) lets their tokens in.
