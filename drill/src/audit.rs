@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::cluster::Cluster;
-use crate::load::Tenant;
+use crate::load::{Answered, Tenant};
 use crate::sockets::Socket;
 
 /// What one audit found.
@@ -111,7 +111,7 @@ impl Auditor {
         &mut self,
         cluster: &Cluster,
         tenants: &[Tenant],
-        ledger: &[(usize, uuid::Uuid)],
+        ledger: &[Answered],
         sockets: &[Socket],
         deadline: Duration,
     ) -> anyhow::Result<Findings> {
@@ -154,10 +154,10 @@ impl Auditor {
 async fn check_ledger(
     db: &Client,
     tenants: &[Tenant],
-    ledger: &[(usize, uuid::Uuid)],
+    ledger: &[Answered],
     found: &mut Findings,
 ) -> anyhow::Result<()> {
-    let ids: Vec<String> = ledger.iter().map(|(_, id)| id.to_string()).collect();
+    let ids: Vec<String> = ledger.iter().map(|a| a.id.to_string()).collect();
     let rows = db
         .query(
             &format!(
@@ -171,16 +171,17 @@ async fn check_ledger(
         .iter()
         .map(|r| ((r.get(0), r.get(1)), r.get(2)))
         .collect();
-    for (tenant, id) in ledger {
-        match stored.get(&(tenants[*tenant].id.to_string(), id.to_string())) {
+    for answered in ledger {
+        let (id, status, attempts) = (answered.id, answered.status, answered.attempts);
+        match stored.get(&(tenants[answered.tenant].id.to_string(), id.to_string())) {
             Some(true) => {}
             Some(false) => {
                 found.lost += 1;
-                found.note(format!("command {id} accepted but not final at the deadline"));
+                found.note(format!("command {id} answered {status} (request {attempts}) but not final at the deadline"));
             }
             None => {
                 found.lost += 1;
-                found.note(format!("command {id} accepted but not stored"));
+                found.note(format!("command {id} answered {status} (request {attempts}) but not stored"));
             }
         }
     }

@@ -49,6 +49,17 @@ impl Clients {
     }
 }
 
+/// A command answered 2xx: the audit must find it final.
+#[derive(Debug, Clone, Copy)]
+pub struct Answered {
+    pub tenant: usize,
+    pub id: Uuid,
+    /// 202 (queued now) or 200 (a retry of a stored id).
+    pub status: u16,
+    /// Requests it took (1 unless retried).
+    pub attempts: u32,
+}
+
 /// The answers of one phase.
 #[derive(Debug)]
 pub struct Tally {
@@ -65,8 +76,8 @@ pub struct Tally {
     pub refused: Mutex<Vec<String>>,
     /// Commands given up on without a 2xx after retrying for the whole budget.
     pub abandoned: AtomicU64,
-    /// Commands answered 2xx in this phase: (tenant index, command id).
-    pub ledger: Mutex<Vec<(usize, Uuid)>>,
+    /// Commands answered 2xx in this phase.
+    pub ledger: Mutex<Vec<Answered>>,
 }
 
 impl Tally {
@@ -164,7 +175,9 @@ pub async fn send(
     let body = json!({"id": id, "type": command_type, "payload": payload});
     let url = format!("{}/v1/commands", clients.gateway);
     let began = Instant::now();
+    let mut attempts = 0;
     loop {
+        attempts += 1;
         if began.elapsed() > RETRY_BUDGET {
             tally.abandoned.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -194,7 +207,12 @@ pub async fn send(
         match status {
             200 | 202 => {
                 tally.accepted.fetch_add(1, Ordering::Relaxed);
-                tally.ledger.lock().expect("ledger lock").push((tenant.index, id));
+                tally.ledger.lock().expect("ledger lock").push(Answered {
+                    tenant: tenant.index,
+                    id,
+                    status,
+                    attempts,
+                });
                 return Some(id);
             }
             429 => {
