@@ -70,12 +70,17 @@ impl Temporal {
 
     /// The fault: SIGKILL, and wait until the process is gone.
     pub fn kill(&self) -> anyhow::Result<()> {
+        self.signal_and_wait("KILL", Duration::from_secs(20))
+    }
+
+    /// Sends `signal` and waits up to `within` for the process to be gone.
+    fn signal_and_wait(&self, signal: &str, within: Duration) -> anyhow::Result<()> {
         let pid = self.pid()?;
-        process::signal(pid, "KILL")?;
-        let deadline = Instant::now() + Duration::from_secs(20);
+        process::signal(pid, signal)?;
+        let deadline = Instant::now() + within;
         while process::alive(pid) {
             if Instant::now() > deadline {
-                bail!("Temporal (pid {pid}) still runs after SIGKILL");
+                bail!("Temporal (pid {pid}) still runs {within:?} after SIG{signal}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -89,9 +94,11 @@ impl Temporal {
 }
 
 impl Drop for Temporal {
+    /// Stops the server and waits until it is gone, so that the next run's
+    /// server never meets this one still writing its database file.
     fn drop(&mut self) {
-        if let Ok(pid) = self.pid() {
-            let _ = process::signal(pid, "TERM");
+        if self.signal_and_wait("TERM", Duration::from_secs(10)).is_err() {
+            let _ = self.kill();
         }
     }
 }
