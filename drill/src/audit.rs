@@ -22,7 +22,7 @@ use tokio_postgres::Client;
 
 use crate::cluster::Cluster;
 use crate::load::{Answered, Tenant};
-use crate::sockets::Socket;
+use crate::sockets::{EventFrame, Socket};
 
 /// What one audit found.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -120,7 +120,10 @@ impl Auditor {
         let mut found = Findings::default();
         loop {
             let open: i64 = db
-                .query_one(&format!("SELECT count(*) FROM commands WHERE NOT {FINAL}"), &[])
+                .query_one(
+                    &format!("SELECT count(*) FROM commands WHERE NOT {FINAL}"),
+                    &[],
+                )
                 .await?
                 .get(0);
             if open == 0 || Instant::now() > until {
@@ -143,7 +146,8 @@ impl Auditor {
             while socket.last() < head && Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            self.cursors[i] = check_socket(&db, tenant, socket, self.cursors[i], &mut found).await?;
+            self.cursors[i] =
+                check_socket(&db, tenant, socket, head, self.cursors[i], &mut found).await?;
         }
         Ok(found)
     }
@@ -181,7 +185,9 @@ async fn check_ledger(
             }
             None => {
                 found.lost += 1;
-                found.note(format!("command {id} answered {status} (request {attempts}) but not stored"));
+                found.note(format!(
+                    "command {id} answered {status} (request {attempts}) but not stored"
+                ));
             }
         }
     }
@@ -241,17 +247,24 @@ async fn check_log(
             _ => {}
         }
         if kind == "tenant.provision" {
-            let other = caused_types.iter().filter(|t| *t != "MenuItemAdded").count();
+            let other = caused_types
+                .iter()
+                .filter(|t| *t != "MenuItemAdded")
+                .count();
             if other > 0 || (!caused.is_empty() && status != "succeeded") {
                 totals.unexplained += caused.len() as u64;
-                found.note(format!("provisioning {id} ({status}) caused {caused_types:?}"));
+                found.note(format!(
+                    "provisioning {id} ({status}) caused {caused_types:?}"
+                ));
             }
             continue;
         }
         if status != "succeeded" {
             if !caused.is_empty() {
                 totals.unexplained += caused.len() as u64;
-                found.note(format!("{kind} {id} is {status} but caused seqs {caused:?}"));
+                found.note(format!(
+                    "{kind} {id} is {status} but caused seqs {caused:?}"
+                ));
             }
             continue;
         }
@@ -292,10 +305,13 @@ async fn check_log(
 }
 
 /// The frames a socket received since `from`, against the tenant's log.
+/// The tenant's log must be there up to at least `head` (the database's, read
+/// before); frames beyond it (events appended since) are checked too.
 async fn check_socket(
     db: &Client,
     tenant: &Tenant,
     socket: &Socket,
+    head: i64,
     from: Cursor,
     found: &mut Findings,
 ) -> anyhow::Result<Cursor> {
@@ -314,6 +330,7 @@ async fn check_socket(
         .map(|f| f.seq)
         .max()
         .unwrap_or(0)
+        .max(head)
         .max(from.verified);
     let log: HashMap<i64, String> = db
         .query(
@@ -325,41 +342,143 @@ async fn check_socket(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let mut seen = HashSet::new();
-    let mut previous = from.verified;
-    for frame in &frames {
-        if frame.tenant != me {
-            found.foreign += 1;
-            found.note(format!("a socket of {me} got an event of {}", frame.tenant));
-            continue;
-        }
-        if frame.seq <= previous || !seen.insert(frame.seq) {
-            found.duplicated += 1;
-            found.note(format!("a socket of {me} got seq {} again or late", frame.seq));
-            continue;
-        }
-        previous = frame.seq;
-        if log.get(&frame.seq) != Some(&frame.id) {
-            found.foreign += 1;
-            found.note(format!("a socket of {me} got event {} as seq {}", frame.id, frame.seq));
-        }
-    }
-    let hydrated = |seq: i64| hydrated.iter().any(|(a, b)| (*a..=*b).contains(&seq));
-    let missed = ((from.verified + 1)..=top)
-        .filter(|s| !seen.contains(s) && !hydrated(*s))
-        .count() as u64;
-    if missed > 0 {
-        found.lost += missed;
-        found.note(format!("a socket of {me} missed {missed} seqs up to {top}"));
+    let judged = judge_frames(&me, &frames, from.verified, top, &log, &hydrated);
+    found.lost += judged.lost;
+    found.duplicated += judged.duplicated;
+    found.foreign += judged.foreign;
+    for detail in judged.details {
+        found.note(detail);
     }
     // Outcome frames are counted by the socket: report the new ones.
     if foreign_outcomes > from.foreign_outcomes {
         found.foreign += foreign_outcomes - from.foreign_outcomes;
-        found.note(format!("a socket of {me} got another tenant's command outcome"));
+        found.note(format!(
+            "a socket of {me} got another tenant's command outcome"
+        ));
     }
     Ok(Cursor {
         frames: from.frames + frames.len(),
         verified: top,
         foreign_outcomes,
     })
+}
+
+/// What a socket's frames show against its tenant's log.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Judgement {
+    lost: u64,
+    duplicated: u64,
+    foreign: u64,
+    details: Vec<String>,
+}
+
+/// Judges the `frames` a socket of tenant `me` received after it was checked
+/// up to `verified`, against `log` (seq -> event id) up to `top`: each seq in
+/// (verified, top] must arrive once, in order, with the log's event id,
+/// unless a `hydrated` range covered it; nothing of another tenant.
+fn judge_frames(
+    me: &str,
+    frames: &[EventFrame],
+    verified: i64,
+    top: i64,
+    log: &HashMap<i64, String>,
+    hydrated: &[(i64, i64)],
+) -> Judgement {
+    let mut judged = Judgement::default();
+    let mut seen = HashSet::new();
+    let mut previous = verified;
+    for frame in frames {
+        if frame.tenant != me {
+            judged.foreign += 1;
+            judged
+                .details
+                .push(format!("a socket of {me} got an event of {}", frame.tenant));
+            continue;
+        }
+        if frame.seq <= previous || !seen.insert(frame.seq) {
+            judged.duplicated += 1;
+            judged.details.push(format!(
+                "a socket of {me} got seq {} again or late",
+                frame.seq
+            ));
+            continue;
+        }
+        previous = frame.seq;
+        if log.get(&frame.seq) != Some(&frame.id) {
+            judged.foreign += 1;
+            judged.details.push(format!(
+                "a socket of {me} got event {} as seq {}",
+                frame.id, frame.seq
+            ));
+        }
+    }
+    let covered = |seq: i64| hydrated.iter().any(|(a, b)| (*a..=*b).contains(&seq));
+    let missed = ((verified + 1)..=top)
+        .filter(|s| !seen.contains(s) && !covered(*s))
+        .count() as u64;
+    if missed > 0 {
+        judged.lost = missed;
+        judged
+            .details
+            .push(format!("a socket of {me} missed {missed} seqs up to {top}"));
+    }
+    judged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: &str = "tenant-a";
+
+    fn frame(tenant: &str, seq: i64) -> EventFrame {
+        EventFrame {
+            tenant: tenant.into(),
+            seq,
+            id: format!("event-{seq}"),
+        }
+    }
+
+    fn log(top: i64) -> HashMap<i64, String> {
+        (1..=top).map(|s| (s, format!("event-{s}"))).collect()
+    }
+
+    fn judge(frames: &[EventFrame], verified: i64, top: i64, hydrated: &[(i64, i64)]) -> Judgement {
+        judge_frames(ME, frames, verified, top, &log(top), hydrated)
+    }
+
+    #[test]
+    fn every_seq_once_in_order_is_clean() {
+        let frames: Vec<_> = (3..=6).map(|s| frame(ME, s)).collect();
+        assert_eq!(judge(&frames, 2, 6, &[]), Judgement::default());
+    }
+
+    #[test]
+    fn a_missing_seq_is_lost_unless_hydrated() {
+        let frames = [frame(ME, 1), frame(ME, 3)];
+        assert_eq!(judge(&frames, 0, 3, &[]).lost, 1);
+        assert_eq!(judge(&frames, 0, 3, &[(2, 2)]), Judgement::default());
+        assert_eq!(judge(&[], 0, 3, &[]).lost, 3, "nothing received");
+    }
+
+    #[test]
+    fn a_repeated_or_late_seq_is_duplicated() {
+        let again = [frame(ME, 1), frame(ME, 2), frame(ME, 2)];
+        assert_eq!(judge(&again, 0, 2, &[]).duplicated, 1);
+        let already_verified = [frame(ME, 2), frame(ME, 3)];
+        assert_eq!(judge(&already_verified, 2, 3, &[]).duplicated, 1);
+        let out_of_order = [frame(ME, 2), frame(ME, 1)];
+        let judged = judge(&out_of_order, 0, 2, &[]);
+        assert_eq!((judged.duplicated, judged.lost), (1, 1));
+    }
+
+    #[test]
+    fn another_tenants_frame_or_event_is_foreign() {
+        let other = [frame(ME, 1), frame("tenant-b", 2), frame(ME, 2)];
+        assert_eq!(judge(&other, 0, 2, &[]).foreign, 1);
+        let mut wrong_event = frame(ME, 1);
+        wrong_event.id = "event-of-someone-else".into();
+        let judged = judge(&[wrong_event], 0, 1, &[]);
+        assert_eq!((judged.foreign, judged.lost), (1, 0));
+    }
 }

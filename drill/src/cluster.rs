@@ -23,7 +23,9 @@ pub struct Cluster {
 /// Whether this process runs as root (`/proc/self` belongs to the process's
 /// effective user; the workspace forbids the `unsafe` of geteuid).
 fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 impl Cluster {
@@ -81,7 +83,11 @@ impl Cluster {
     }
 
     /// Runs a PostgreSQL program as the cluster's owner.
-    fn pg(&self, tool: &str, args: impl FnOnce(&mut Command) -> &mut Command) -> anyhow::Result<()> {
+    fn pg(
+        &self,
+        tool: &str,
+        args: impl FnOnce(&mut Command) -> &mut Command,
+    ) -> anyhow::Result<()> {
         let mut command = if running_as_root() {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(self.bin.join(tool));
@@ -90,12 +96,15 @@ impl Cluster {
             Command::new(self.bin.join(tool))
         };
         args(&mut command);
-        run(&mut command).with_context(|| format!("{tool} (server log: {})", self.log_file().display()))
+        run(&mut command)
+            .with_context(|| format!("{tool} (server log: {})", self.log_file().display()))
     }
 
     fn pg_ctl(&self, args: &[&str]) -> anyhow::Result<()> {
         let log = self.log_file();
-        self.pg("pg_ctl", |c| c.arg("-D").arg(self.data()).arg("-l").arg(&log).args(args))
+        self.pg("pg_ctl", |c| {
+            c.arg("-D").arg(self.data()).arg("-l").arg(&log).args(args)
+        })
     }
 
     /// The fault: `pg_ctl restart -m immediate` (every backend killed without
@@ -107,7 +116,10 @@ impl Cluster {
     /// A superuser connection to `database` (bypasses row-level security).
     pub async fn superuser(&self, database: &str) -> anyhow::Result<Client> {
         let (client, connection) = tokio_postgres::connect(
-            &format!("host=127.0.0.1 port={} user=postgres dbname={database}", self.port),
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname={database}",
+                self.port
+            ),
             NoTls,
         )
         .await
@@ -143,7 +155,9 @@ impl Drop for Cluster {
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
-    let output = command.output().with_context(|| format!("running {command:?}"))?;
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
     if !output.status.success() {
         bail!(
             "{command:?} failed ({}): {}{}",

@@ -142,7 +142,17 @@ async fn shed_burst(
     let concurrency = ((rate / 5.0).ceil() as usize).clamp(2, 32);
     let tasks: Vec<_> = tenants
         .iter()
-        .flat_map(|t| load::spawn_clients(clients, tally, t, rate, concurrency, OnShed::GiveUp, &stopped))
+        .flat_map(|t| {
+            load::spawn_clients(
+                clients,
+                tally,
+                t,
+                rate,
+                concurrency,
+                OnShed::GiveUp,
+                &stopped,
+            )
+        })
         .collect();
     tokio::time::sleep(length).await;
     let _ = stop.send(true);

@@ -95,7 +95,10 @@ impl Tally {
     }
 
     pub fn rate_limited_total(&self) -> u64 {
-        self.rate_limited.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.rate_limited
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -171,7 +174,11 @@ pub async fn send(
     on_shed: OnShed,
 ) -> Option<Uuid> {
     let id = Uuid::new_v4();
-    clients.owners.lock().expect("owners lock").insert(id, tenant.index);
+    clients
+        .owners
+        .lock()
+        .expect("owners lock")
+        .insert(id, tenant.index);
     let body = json!({"id": id, "type": command_type, "payload": payload});
     let url = format!("{}/v1/commands", clients.gateway);
     let began = Instant::now();
@@ -280,4 +287,39 @@ pub fn spawn_clients(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_move_one_status_step_at_a_time_and_never_past_delivered() {
+        let mut orders = Orders::default();
+        let mut steps: HashMap<String, Vec<String>> = HashMap::new();
+        for _ in 0..2_000 {
+            let (kind, payload) = orders.next();
+            let order = payload["orderId"].as_str().unwrap().to_owned();
+            let step = match kind {
+                "createOrder" => "placed".to_owned(),
+                "updateOrderStatus" => payload["status"].as_str().unwrap().to_owned(),
+                "cancelOrder" => "cancelled".to_owned(),
+                other => panic!("unexpected command {other}"),
+            };
+            steps.entry(order).or_default().push(step);
+        }
+        for (order, steps) in steps {
+            let (last, line) = steps.split_last().unwrap();
+            let expected: Vec<&str> = STATUSES[..line.len()].to_vec();
+            assert_eq!(line, expected.as_slice(), "order {order}");
+            if last == "cancelled" {
+                assert!(
+                    line.len() < STATUSES.len(),
+                    "a delivered order is not cancelled"
+                );
+            } else {
+                assert_eq!(last, STATUSES[line.len()], "order {order}");
+            }
+        }
+    }
 }

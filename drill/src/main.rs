@@ -145,25 +145,42 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .filter(|f| args.only.is_empty() || args.only.iter().any(|o| o == f.key()))
         .collect();
-    let json_path = args
-        .json
-        .clone()
-        .unwrap_or_else(|| platform::default_out().join(if args.short { "short.json" } else { "drill.json" }));
+    let json_path = args.json.clone().unwrap_or_else(|| {
+        platform::default_out().join(if args.short {
+            "short.json"
+        } else {
+            "drill.json"
+        })
+    });
     let out = json_path
         .parent()
         .map(|p| p.to_owned())
         .unwrap_or_else(platform::default_out);
     let began = Instant::now();
-    println!("==> starting the drill's own platform ({} mode)", if args.short { "short" } else { "full" });
-    let mut platform = Platform::start(&args.pg_bin, &args.lib, &out, &plan.knobs, args.keep).await?;
+    println!(
+        "==> starting the drill's own platform ({} mode)",
+        if args.short { "short" } else { "full" }
+    );
+    let mut platform =
+        Platform::start(&args.pg_bin, &args.lib, &out, &plan.knobs, args.keep).await?;
     let clients = Clients::new(platform.gateway())?;
-    println!("==> provisioning {} tenants through POST /v1/tenants", plan.tenants);
+    println!(
+        "==> provisioning {} tenants through POST /v1/tenants",
+        plan.tenants
+    );
     let tenants = platform.provision(&clients, plan.tenants).await?;
     let (stop_sockets, sockets_stopped) = watch::channel(false);
     let (sockets, socket_tasks): (Vec<Socket>, Vec<_>) = tenants
         .iter()
         .flat_map(|t| (0..plan.sockets).map(move |_| t))
-        .map(|t| sockets::spawn(platform.realtime(), clients.clone(), t.clone(), sockets_stopped.clone()))
+        .map(|t| {
+            sockets::spawn(
+                platform.realtime(),
+                clients.clone(),
+                t.clone(),
+                sockets_stopped.clone(),
+            )
+        })
         .unzip();
     let mut auditor = Auditor::new(platform::DATABASE, sockets.len());
     println!(
@@ -176,9 +193,17 @@ async fn main() -> anyhow::Result<()> {
     report::header();
     let mut rows = Vec::new();
     for fault in faults {
-        let row = phase(fault, &plan, &mut platform, &clients, &tenants, &sockets, &mut auditor)
-            .await
-            .with_context(|| format!("phase {}", fault.name()))?;
+        let row = phase(
+            fault,
+            &plan,
+            &mut platform,
+            &clients,
+            &tenants,
+            &sockets,
+            &mut auditor,
+        )
+        .await
+        .with_context(|| format!("phase {}", fault.name()))?;
         report::print(&row);
         rows.push(row);
     }
@@ -218,7 +243,10 @@ async fn main() -> anyhow::Result<()> {
         seconds: began.elapsed().as_secs(),
     };
     report::write(&report, &json_path)?;
-    let reconnects: u64 = sockets.iter().map(|s| s.log.lock().expect("socket log").connects).sum();
+    let reconnects: u64 = sockets
+        .iter()
+        .map(|s| s.log.lock().expect("socket log").connects)
+        .sum();
     println!(
         "==> {} in {} s; {} socket connections in all; JSON: {}",
         if passed { "passed" } else { "FAILED" },
@@ -248,14 +276,23 @@ async fn phase(
     let started = Instant::now();
     let steady: Vec<_> = tenants
         .iter()
-        .flat_map(|t| load::spawn_clients(clients, &tally, t, plan.rate, 2, OnShed::Retry, &stopped))
+        .flat_map(|t| {
+            load::spawn_clients(clients, &tally, t, plan.rate, 2, OnShed::Retry, &stopped)
+        })
         .collect();
     tokio::time::sleep(plan.load / 3).await;
     let injected_at = Instant::now();
     let injected = faults::inject(fault, platform, clients, &tally, tenants, plan.pressure).await?;
     let shedding = matches!(fault, Fault::TenantFlood | Fault::OverloadBurst);
-    let from = if shedding { Instant::now() } else { injected_at };
-    let socket = sockets.iter().find(|s| s.tenant == 0).expect("tenant 0 has a socket");
+    let from = if shedding {
+        Instant::now()
+    } else {
+        injected_at
+    };
+    let socket = sockets
+        .iter()
+        .find(|s| s.tenant == 0)
+        .expect("tenant 0 has a socket");
     let recovered = probe(clients, &tally, &tenants[0], socket, from, plan.deadline).await;
     tokio::time::sleep(plan.load.saturating_sub(started.elapsed())).await;
     let _ = stop.send(true);
@@ -322,19 +359,40 @@ async fn probe(
         "userId": "drill-probe",
         "items": [{"menuItemId": "menu-item-1", "quantity": 1}]
     });
-    let id = load::send(clients, tally, tenant, "createOrder", payload, OnShed::Retry).await?;
+    let id = load::send(
+        clients,
+        tally,
+        tenant,
+        "createOrder",
+        payload,
+        OnShed::Retry,
+    )
+    .await?;
     let url = format!("{}/v1/commands/{id}", clients.gateway);
     let seq = loop {
         if Instant::now() > deadline {
             return None;
         }
         let view: Option<Value> = async {
-            clients.http.get(&url).bearer_auth(&tenant.token).send().await.ok()?.json().await.ok()
+            clients
+                .http
+                .get(&url)
+                .bearer_auth(&tenant.token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()
         }
         .await;
         match view.as_ref().and_then(|v| v["status"].as_str()) {
             Some("succeeded") => {
-                break view?["eventSeqs"].as_array()?.iter().filter_map(Value::as_i64).max()?;
+                break view?["eventSeqs"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_i64)
+                    .max()?;
             }
             Some("rejected") | Some("failed") => return None,
             _ => tokio::time::sleep(Duration::from_millis(25)).await,

@@ -52,9 +52,16 @@ impl Platform {
         let _ = std::fs::remove_dir_all(&temporal_dir);
         std::fs::create_dir_all(&logs)?;
         let cluster = Cluster::create(pg_bin, process::free_port(), keep)?;
-        println!("  PostgreSQL cluster on 127.0.0.1:{} ({})", cluster.port, cluster.log_file().display());
+        println!(
+            "  PostgreSQL cluster on 127.0.0.1:{} ({})",
+            cluster.port,
+            cluster.log_file().display()
+        );
         let temporal = Temporal::start(lib, &temporal_dir, process::free_port())?;
-        println!("  Temporal dev server on {} (file-backed)", temporal.address());
+        println!(
+            "  Temporal dev server on {} (file-backed)",
+            temporal.address()
+        );
         let env = environment(&cluster, &temporal, knobs);
         let setup = Command::new(process::binary("kitchen-admin")?)
             .arg("setup")
@@ -106,7 +113,8 @@ impl Platform {
             async move {
                 let id = provision_one(clients, &platform, index).await?;
                 let claims = tokens::claims(&self.auth, id, 6 * 3600);
-                let secret = secrecy::ExposeSecret::expose_secret(&self.auth.hs256_secret).to_owned();
+                let secret =
+                    secrecy::ExposeSecret::expose_secret(&self.auth.hs256_secret).to_owned();
                 anyhow::Ok(Tenant {
                     index,
                     id,
@@ -118,7 +126,11 @@ impl Platform {
     }
 }
 
-async fn provision_one(clients: &Clients, platform: &str, index: usize) -> anyhow::Result<TenantId> {
+async fn provision_one(
+    clients: &Clients,
+    platform: &str,
+    index: usize,
+) -> anyhow::Result<TenantId> {
     let posted = clients
         .http
         .post(format!("{}/v1/tenants", clients.gateway))
@@ -134,7 +146,11 @@ async fn provision_one(clients: &Clients, platform: &str, index: usize) -> anyho
         .send()
         .await?;
     if posted.status().as_u16() != 202 {
-        bail!("POST /v1/tenants: {} {}", posted.status(), posted.text().await?);
+        bail!(
+            "POST /v1/tenants: {} {}",
+            posted.status(),
+            posted.text().await?
+        );
     }
     let accepted: Value = posted.json().await?;
     let id: uuid::Uuid = accepted["tenantId"]
@@ -178,9 +194,18 @@ fn environment(cluster: &Cluster, temporal: &Temporal, knobs: &Knobs) -> Vec<(St
         ("KITCHEN__DATABASE__ADMIN__USER", "postgres".to_owned()),
         ("KITCHEN__DATABASE__ADMIN__DATABASE", "postgres".to_owned()),
         ("KITCHEN__TEMPORAL__ADDRESS", temporal.address()),
-        ("KITCHEN__QUOTAS__COMMANDS_PER_SEC", knobs.commands_per_sec.to_string()),
-        ("KITCHEN__QUOTAS__COMMAND_BURST", knobs.commands_per_sec.to_string()),
-        ("KITCHEN__OVERLOAD__MAX_OPEN_COMMANDS", knobs.overload_max_open.to_string()),
+        (
+            "KITCHEN__QUOTAS__COMMANDS_PER_SEC",
+            knobs.commands_per_sec.to_string(),
+        ),
+        (
+            "KITCHEN__QUOTAS__COMMAND_BURST",
+            knobs.commands_per_sec.to_string(),
+        ),
+        (
+            "KITCHEN__OVERLOAD__MAX_OPEN_COMMANDS",
+            knobs.overload_max_open.to_string(),
+        ),
         // A claim left by a killed pump is retaken after this long (the
         // default, 30 s, only stretches the drill).
         ("KITCHEN__PUMP__STALE_CLAIM_SECS", "10".to_owned()),

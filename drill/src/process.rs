@@ -96,7 +96,9 @@ impl Service {
     /// its own (`<name>.<n>.log`), so a killed process's last lines remain.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.starts += 1;
-        let log_path = self.log_dir.join(format!("{}.{}.log", self.name, self.starts));
+        let log_path = self
+            .log_dir
+            .join(format!("{}.{}.log", self.name, self.starts));
         let log = std::fs::File::create(&log_path)?;
         let child = Command::new(binary(self.name)?)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -121,11 +123,19 @@ impl Service {
                     return Ok(());
                 }
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 bail!("{} exited at start: {status}", self.name);
             }
             if Instant::now() > deadline {
-                bail!("{} not ready on port {} within {timeout:?}", self.name, self.port);
+                bail!(
+                    "{} not ready on port {} within {timeout:?}",
+                    self.name,
+                    self.port
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -143,7 +143,9 @@ pub fn machine() -> String {
                 .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let memory_gib = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| {

@@ -119,7 +119,11 @@ pub fn spawn(
                     }
                     Some(Ok(Message::Close(frame))) => {
                         let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                        *log.lock().expect("socket log").closes.entry(code).or_default() += 1;
+                        *log.lock()
+                            .expect("socket log")
+                            .closes
+                            .entry(code)
+                            .or_default() += 1;
                         break;
                     }
                     Some(Ok(_)) => {}

@@ -97,7 +97,10 @@ impl Drop for Temporal {
     /// Stops the server and waits until it is gone, so that the next run's
     /// server never meets this one still writing its database file.
     fn drop(&mut self) {
-        if self.signal_and_wait("TERM", Duration::from_secs(10)).is_err() {
+        if self
+            .signal_and_wait("TERM", Duration::from_secs(10))
+            .is_err()
+        {
             let _ = self.kill();
         }
     }

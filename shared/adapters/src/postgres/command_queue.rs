@@ -185,9 +185,7 @@ async fn insert_new(
             .bind::<Nullable<BigInt>, _>(open_limit.map(i64::from)),
     );
     let inserted: Option<Inserted> = conn
-        .transaction(|conn| {
-            async move { insert.get_result(conn).await.optional() }.scope_boxed()
-        })
+        .transaction(|conn| async move { insert.get_result(conn).await.optional() }.scope_boxed())
         .await?;
     Ok(inserted.map(|i| i.created_at))
 }
