@@ -36,7 +36,7 @@ use crate::audit::Auditor;
 use crate::faults::{Fault, Pressure};
 use crate::load::{Clients, OnShed, Tally, Tenant};
 use crate::platform::{Knobs, Platform};
-use crate::report::{Check, Report, Row};
+use crate::report::{Check, Recovery, Report, Row};
 use crate::sockets::Socket;
 
 /// The fault drill: the whole platform on a throwaway PostgreSQL cluster and
@@ -223,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
         abandoned: 0,
         refused: Vec::new(),
         recover_ms: Some(0),
+        recover_steps: None,
         checks: Vec::new(),
         findings,
     };
@@ -337,7 +338,8 @@ async fn phase(
         network_errors: tally.network_errors.load(Ordering::Relaxed),
         abandoned: tally.abandoned.load(Ordering::Relaxed),
         refused,
-        recover_ms: recovered.map(|d| d.as_millis() as u64),
+        recover_ms: recovered.map(|p| p.on_socket),
+        recover_steps: recovered,
         checks,
         findings,
     })
@@ -352,8 +354,9 @@ async fn probe(
     socket: &Socket,
     from: Instant,
     budget: Duration,
-) -> Option<Duration> {
+) -> Option<Recovery> {
     let deadline = Instant::now() + budget;
+    let ms = || from.elapsed().as_millis() as u64;
     let payload = json!({
         "orderId": uuid::Uuid::new_v4(),
         "userId": "drill-probe",
@@ -368,6 +371,7 @@ async fn probe(
         OnShed::Retry,
     )
     .await?;
+    let accepted = ms();
     let url = format!("{}/v1/commands/{id}", clients.gateway);
     let seq = loop {
         if Instant::now() > deadline {
@@ -398,11 +402,16 @@ async fn probe(
             _ => tokio::time::sleep(Duration::from_millis(25)).await,
         }
     };
+    let succeeded = ms();
     while socket.last() < seq {
         if Instant::now() > deadline {
             return None;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Some(from.elapsed())
+    Some(Recovery {
+        accepted,
+        succeeded,
+        on_socket: ms(),
+    })
 }

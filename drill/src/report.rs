@@ -25,9 +25,20 @@ pub struct Row {
     /// From the injection until a command posted after it reached its
     /// tenant's socket (for a flood or burst: from its end).
     pub recover_ms: Option<u64>,
+    /// The probe's steps, in ms from the same instant.
+    pub recover_steps: Option<Recovery>,
     /// What the phase must show beyond the audit (e.g. the flood got 429s).
     pub checks: Vec<Check>,
     pub findings: Findings,
+}
+
+/// When the recovery probe was accepted (2xx), seen succeeded (polling
+/// `GET /v1/commands/{id}`), and its event arrived on tenant 0's socket.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Recovery {
+    pub accepted: u64,
+    pub succeeded: u64,
+    pub on_socket: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,6 +96,12 @@ pub fn print(row: &Row) {
         recover,
         if row.passed() { "yes" } else { "NO" }
     );
+    if let Some(steps) = row.recover_steps {
+        println!(
+            "    probe: accepted {} ms, succeeded {} ms, on the socket {} ms",
+            steps.accepted, steps.succeeded, steps.on_socket
+        );
+    }
     for check in row.checks.iter().filter(|c| !c.passed) {
         println!("    check failed: {}", check.what);
     }
