@@ -43,6 +43,19 @@ impl Clients {
         })
     }
 
+    /// `GET {gateway}{path}` as `tenant`: its JSON, or `None` on any failure
+    /// (the caller polls again).
+    pub async fn get_json(&self, tenant: &Tenant, path: &str) -> Option<Value> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.gateway))
+            .bearer_auth(&tenant.token)
+            .send()
+            .await
+            .ok()?;
+        response.json().await.ok()
+    }
+
     /// The index of the tenant that sent command `id`, if a drill client did.
     pub fn owner(&self, id: Uuid) -> Option<usize> {
         self.owners.lock().expect("owners lock").get(&id).copied()

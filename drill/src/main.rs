@@ -372,24 +372,12 @@ async fn probe(
     )
     .await?;
     let accepted = ms();
-    let url = format!("{}/v1/commands/{id}", clients.gateway);
+    let path = format!("/v1/commands/{id}");
     let seq = loop {
         if Instant::now() > deadline {
             return None;
         }
-        let view: Option<Value> = async {
-            clients
-                .http
-                .get(&url)
-                .bearer_auth(&tenant.token)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()
-        }
-        .await;
+        let view = clients.get_json(tenant, &path).await;
         match view.as_ref().and_then(|v| v["status"].as_str()) {
             Some("succeeded") => {
                 break view?["eventSeqs"]

@@ -4,14 +4,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use kitchen_adapters::auth::mint_platform_token;
 use kitchen_adapters::config::AuthSettings;
 use kitchen_domain::TenantId;
-use kitchen_test_support::tokens;
-use serde_json::{json, Value};
+use kitchen_test_support::{platform_api, tokens};
+use serde_json::json;
 
 use crate::cluster::Cluster;
 use crate::load::{Clients, Tenant};
@@ -97,11 +97,11 @@ impl Platform {
     }
 
     pub fn gateway(&self) -> String {
-        self.services[0].http_base()
+        self.services[0].url("http")
     }
 
     pub fn realtime(&self) -> String {
-        self.services[3].ws_base()
+        self.services[3].url("ws")
     }
 
     /// Provisions `count` households through `POST /v1/tenants` (a platform
@@ -131,52 +131,23 @@ async fn provision_one(
     platform: &str,
     index: usize,
 ) -> anyhow::Result<TenantId> {
-    let posted = clients
-        .http
-        .post(format!("{}/v1/tenants", clients.gateway))
-        .bearer_auth(platform)
-        .json(&json!({
-            "name": format!("Drill household {index}"),
-            "admin": {
-                "email": format!("admin{index}@drill.example"),
-                "displayName": "Drill admin",
-                "password": "a long enough drill password"
-            }
-        }))
-        .send()
-        .await?;
-    if posted.status().as_u16() != 202 {
-        bail!(
-            "POST /v1/tenants: {} {}",
-            posted.status(),
-            posted.text().await?
-        );
-    }
-    let accepted: Value = posted.json().await?;
-    let id: uuid::Uuid = accepted["tenantId"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .with_context(|| format!("no tenantId in {accepted}"))?;
-    let began = Instant::now();
-    loop {
-        let view: Value = clients
-            .http
-            .get(format!("{}/v1/tenants/{id}", clients.gateway))
-            .bearer_auth(platform)
-            .send()
-            .await?
-            .json()
-            .await?;
-        match view["status"].as_str() {
-            Some("active") => return Ok(TenantId::from_uuid(id)?),
-            Some("provisioning") | None => {}
-            Some(other) => bail!("tenant {id} ended {other}: {view}"),
+    let household = json!({
+        "name": format!("Drill household {index}"),
+        "admin": {
+            "email": format!("admin{index}@drill.example"),
+            "displayName": "Drill admin",
+            "password": "a long enough drill password"
         }
-        if began.elapsed() > Duration::from_secs(120) {
-            bail!("tenant {id} not active within 120 s: {view}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    });
+    platform_api::provision(
+        &clients.http,
+        &clients.gateway,
+        platform,
+        &household,
+        Duration::from_millis(100),
+        Duration::from_secs(120),
+    )
+    .await
 }
 
 /// The `KITCHEN__…` settings of every process the drill starts.

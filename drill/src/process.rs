@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use kitchen_test_support::platform_api;
 pub use kitchen_test_support::process::free_port;
 
 /// Sends `signal` to `pid` with kill(1) (the workspace forbids `unsafe`).
@@ -114,31 +115,22 @@ impl Service {
     }
 
     async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
-        let url = format!("http://127.0.0.1:{}/readyz", self.port);
-        let deadline = Instant::now() + timeout;
         let http = reqwest::Client::new();
-        loop {
-            if let Ok(r) = http.get(&url).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
-            }
-            if let Some(status) = self
-                .child
+        let base = self.url("http");
+        let child = &mut self.child;
+        let exited = || {
+            child
                 .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                bail!("{} exited at start: {status}", self.name);
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{} not ready on port {} within {timeout:?}",
-                    self.name,
-                    self.port
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+                .is_none_or(|c| c.try_wait().ok().flatten().is_some())
+        };
+        if !platform_api::until_ready(&http, &base, timeout, exited).await {
+            bail!(
+                "{} not ready on port {} within {timeout:?} (or it exited)",
+                self.name,
+                self.port
+            );
         }
+        Ok(())
     }
 
     /// The fault: SIGKILL (no shutdown of any kind), reaped at once.
@@ -150,12 +142,9 @@ impl Service {
         Ok(())
     }
 
-    pub fn http_base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    pub fn ws_base(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
+    /// `scheme://127.0.0.1:port` (`http` or `ws`).
+    pub fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 }
 

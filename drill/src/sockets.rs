@@ -172,19 +172,7 @@ fn record(clients: &Clients, tenant: &Tenant, log: &Mutex<SocketLog>, frame: &Va
 /// seq and epoch. The seqs the snapshot covered are recorded as hydrated
 /// (they reach the client as state, not as frames).
 async fn rehydrate(clients: &Clients, tenant: &Tenant, log: &Mutex<SocketLog>) {
-    let snapshot: Option<Value> = async {
-        clients
-            .http
-            .get(format!("{}/v1/snapshot", clients.gateway))
-            .bearer_auth(&tenant.token)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()
-    }
-    .await;
+    let snapshot = clients.get_json(tenant, "/v1/snapshot").await;
     let mut log = log.lock().expect("socket log");
     log.resets += 1;
     if let Some(seq) = snapshot.as_ref().and_then(|s| s["seq"].as_i64()) {
