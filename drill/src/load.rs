@@ -79,8 +79,8 @@ pub struct Tally {
     pub accepted: AtomicU64,
     /// 429 answers (a tenant's quota), per tenant.
     pub rate_limited: Vec<AtomicU64>,
-    /// 503 `overloaded` answers (the platform shedding).
-    pub overloaded: AtomicU64,
+    /// 503 `overloaded` answers (the platform shedding), per tenant.
+    pub overloaded: Vec<AtomicU64>,
     /// Other 5xx answers (a dependency down), each retried.
     pub unavailable: AtomicU64,
     /// Requests that got no answer (connection refused or reset, timeout).
@@ -98,7 +98,7 @@ impl Tally {
         Arc::new(Tally {
             accepted: AtomicU64::new(0),
             rate_limited: (0..tenants).map(|_| AtomicU64::new(0)).collect(),
-            overloaded: AtomicU64::new(0),
+            overloaded: (0..tenants).map(|_| AtomicU64::new(0)).collect(),
             unavailable: AtomicU64::new(0),
             network_errors: AtomicU64::new(0),
             refused: Mutex::default(),
@@ -244,7 +244,7 @@ pub async fn send(
             503 => {
                 let problem: Value = response.json().await.unwrap_or(Value::Null);
                 if problem["code"] == "overloaded" {
-                    tally.overloaded.fetch_add(1, Ordering::Relaxed);
+                    tally.overloaded[tenant.index].fetch_add(1, Ordering::Relaxed);
                     if on_shed == OnShed::GiveUp {
                         return None;
                     }

@@ -102,8 +102,13 @@ pub fn print(row: &Row) {
             steps.accepted, steps.succeeded, steps.on_socket
         );
     }
-    for check in row.checks.iter().filter(|c| !c.passed) {
-        println!("    check failed: {}", check.what);
+    for check in &row.checks {
+        let verdict = if check.passed {
+            "check"
+        } else {
+            "check FAILED"
+        };
+        println!("    {verdict}: {}", check.what);
     }
     for detail in &row.findings.details {
         println!("    {detail}");
