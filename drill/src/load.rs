@@ -108,11 +108,16 @@ impl Tally {
     }
 
     pub fn rate_limited_total(&self) -> u64 {
-        self.rate_limited
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
+        total(&self.rate_limited)
     }
+
+    pub fn overloaded_total(&self) -> u64 {
+        total(&self.overloaded)
+    }
+}
+
+fn total(counts: &[AtomicU64]) -> u64 {
+    counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
 }
 
 /// How a sender treats a refusal (429, 503 `overloaded`).
