@@ -140,6 +140,21 @@ impl Plan {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Interrupted, the run is dropped: its cluster, Temporal and services stop.
+    let passed = tokio::select! {
+        passed = drill(args) => passed?,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        _ = terminate.recv() => anyhow::bail!("terminated"),
+    };
+    if !passed {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// The whole drill; whether it passed.
+async fn drill(args: Args) -> anyhow::Result<bool> {
     let plan = Plan::of(&args);
     let faults: Vec<Fault> = faults::ALL
         .into_iter()
@@ -256,10 +271,7 @@ async fn main() -> anyhow::Result<()> {
         json_path.display()
     );
     drop(platform);
-    if !passed {
-        std::process::exit(1);
-    }
-    Ok(())
+    Ok(passed)
 }
 
 /// One fault under steady load, then the audit.
