@@ -17,6 +17,7 @@ use anyhow::{bail, Context};
 use kitchen_adapters::auth::mint_platform_token;
 use kitchen_adapters::auth::password::{PasswordCost, Passwords};
 use kitchen_domain::TenantId;
+use kitchen_test_support::platform_api;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -63,45 +64,16 @@ impl Platform {
     /// POSTs household `i` and waits until it reads `active`: the time it took.
     async fn provision(&self, i: u64) -> anyhow::Result<(TenantId, Duration)> {
         let started = Instant::now();
-        let posted = self
-            .http
-            .post(format!("{}/v1/tenants", self.base))
-            .bearer_auth(&self.token)
-            .json(&household(Uuid::new_v4(), i))
-            .send()
-            .await?;
-        if posted.status().as_u16() != 202 {
-            bail!(
-                "POST /v1/tenants: {} {}",
-                posted.status(),
-                posted.text().await?
-            );
-        }
-        let accepted: Value = posted.json().await?;
-        let id: Uuid = accepted["tenantId"]
-            .as_str()
-            .and_then(|t| t.parse().ok())
-            .with_context(|| format!("no tenantId in {accepted}"))?;
-        let url = format!("{}/v1/tenants/{id}", self.base);
-        loop {
-            let view: Value = self
-                .http
-                .get(&url)
-                .bearer_auth(&self.token)
-                .send()
-                .await?
-                .json()
-                .await?;
-            match view["status"].as_str() {
-                Some("active") => return Ok((TenantId::from_uuid(id)?, started.elapsed())),
-                Some("provisioning") | Some("pending") | None => {}
-                Some(other) => bail!("tenant {id} ended {other}: {view}"),
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                bail!("tenant {id} not active within 60 s: {view}");
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        let tenant = platform_api::provision(
+            &self.http,
+            &self.base,
+            &self.token,
+            &household(Uuid::new_v4(), i),
+            POLL,
+            Duration::from_secs(60),
+        )
+        .await?;
+        Ok((tenant, started.elapsed()))
     }
 }
 

@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use kitchen_adapters::config::Settings;
 
+use kitchen_test_support::platform_api;
 pub use kitchen_test_support::process::free_port;
 
 /// Resident set size of process `pid`, in KiB.
@@ -150,24 +151,15 @@ impl Service {
     }
 
     async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
-        let url = format!("http://127.0.0.1:{}/readyz", self.port);
-        let deadline = Instant::now() + timeout;
         let http = reqwest::Client::new();
-        loop {
-            if let Ok(r) = http.get(&url).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{} not ready on port {} within {timeout:?} (see its log)",
-                    self.name,
-                    self.port
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if !platform_api::until_ready(&http, &self.http_base(), timeout, || false).await {
+            bail!(
+                "{} not ready on port {} within {timeout:?} (see its log)",
+                self.name,
+                self.port
+            );
         }
+        Ok(())
     }
 
     pub fn pid(&self) -> u32 {

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
 pub mod fixtures;
+pub mod platform_api;
 pub mod poll;
 pub mod process;
 pub mod socket;

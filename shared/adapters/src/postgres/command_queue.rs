@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use kitchen_domain::ports::{CommandQueue, QueueError};
 use kitchen_domain::queue::{CommandError, CommandRecord, Enqueued, NewCommand};
 use kitchen_domain::{AggregateId, CommandId, CorrelationId, Seq, TenantId};
@@ -153,9 +153,14 @@ WHERE $9 IS NULL OR (SELECT count(*) FROM (
 ON CONFLICT (tenant_id, id) DO NOTHING
 RETURNING created_at";
 
-/// Inserts the command in ONE statement and round trip, kept prepared (the
-/// tenant is set by the statement itself, transaction-local to it): the hot
-/// path of every POST.
+/// Inserts the command in ONE statement, kept prepared (the tenant is set by
+/// the statement itself, transaction-local to it): the hot path of every POST.
+/// It runs inside an explicit transaction, and the insert counts only once the
+/// COMMIT has answered: alone (an implicit transaction), the extended protocol
+/// hands back the RETURNING row and CommandComplete at Execute and commits only
+/// at Sync, so a server stopped in between, or a commit that fails, left the
+/// gateway answering 202 for a command that was never stored (found by the
+/// fault drill's PostgreSQL restart; `tests/commit_acknowledged.rs`).
 /// `None` when the id already exists or the tenant is at its open limit
 /// (`enqueue` tells which). The tenant column comes from the
 /// `set_config` result, so no row can be written before the tenant is set, and
@@ -167,7 +172,7 @@ async fn insert_new(
 ) -> Result<Option<DateTime<Utc>>, Failure> {
     use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Uuid as SqlUuid};
     let mut conn = pool.get().await.map_err(TxError::from)?;
-    let inserted: Option<Inserted> = Prepared(
+    let insert = Prepared(
         diesel::sql_query(INSERT_SQL)
             .bind::<Text, _>(command.tenant_id.to_string())
             .bind::<SqlUuid, _>(command.id.as_uuid())
@@ -178,10 +183,10 @@ async fn insert_new(
             .bind::<SqlUuid, _>(command.correlation_id.as_uuid())
             .bind::<Jsonb, _>(&command.metadata)
             .bind::<Nullable<BigInt>, _>(open_limit.map(i64::from)),
-    )
-    .get_result(&mut conn)
-    .await
-    .optional()?;
+    );
+    let inserted: Option<Inserted> = conn
+        .transaction(|conn| async move { insert.get_result(conn).await.optional() }.scope_boxed())
+        .await?;
     Ok(inserted.map(|i| i.created_at))
 }
 
