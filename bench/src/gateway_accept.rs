@@ -60,11 +60,80 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
         bail!("raw inserts failed: {:?}", raw_out.first_error);
     }
 
-    let gateway = Service::start("command-gateway", &phase.settings, &run.log_dir).await?;
+    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
+    let (ours_out, ours_cpu) = accept(run, &phase, &tokens, &[], duration).await?;
+    // The same with the tenant's open bound off (no count in the insert), then
+    // with the rate quota off too: what each costs, same run.
+    let (no_bound, _) = accept(
+        run,
+        &phase,
+        &tokens,
+        &[("KITCHEN__QUOTAS__MAX_OPEN_COMMANDS", "0".into())],
+        duration,
+    )
+    .await?;
+    let (no_quotas, _) = accept(
+        run,
+        &phase,
+        &tokens,
+        &[
+            ("KITCHEN__QUOTAS__MAX_OPEN_COMMANDS", "0".into()),
+            ("KITCHEN__QUOTAS__COMMANDS_PER_SEC", "0".into()),
+        ],
+        duration,
+    )
+    .await?;
+    out.row(
+        Row::new(
+            "1",
+            format!("gateway accept, {CLIENTS} HTTP clients, {TENANTS} tenants"),
+            "cmd/s",
+            ours_out.per_sec(),
+        )
+        .raw(raw_out.per_sec(), "INSERT + NOTIFY via pool, 1 round trip")
+        .ratio_at_least(0.70),
+    );
+    let lat = |o: &crate::load::Outcome| {
+        o.latency
+            .map(|p| format!("p50 {:.2} ms, p99 {:.2} ms", p.p50_ms, p.p99_ms))
+            .unwrap_or_default()
+    };
+    out.note(format!(
+        "row 1 gateway: {} per POST; {ours_cpu}",
+        lat(&ours_out)
+    ));
+    out.note(format!(
+        "row 1 raw insert: {} per insert; {raw_cpu}",
+        lat(&raw_out)
+    ));
+    out.note(format!(
+        "row 1 A/B, same run, after the row: open bound off {:.0} cmd/s (ratio {:.2}), open bound and rate quota off \
+         {:.0} cmd/s (ratio {:.2}); the row with both on {:.0} cmd/s (ratio {:.2})",
+        no_bound.per_sec(),
+        no_bound.per_sec() / raw_out.per_sec(),
+        no_quotas.per_sec(),
+        no_quotas.per_sec() / raw_out.per_sec(),
+        ours_out.per_sec(),
+        ours_out.per_sec() / raw_out.per_sec(),
+    ));
+    Ok(())
+}
+
+/// A gateway of its own (`extra` settings), warmed, then `CLIENTS` closed
+/// loops of POSTs for `duration`: what it accepted and the CPU split.
+async fn accept(
+    run: &Run,
+    phase: &Phase,
+    tokens: &Arc<Vec<String>>,
+    extra: &[(&str, String)],
+    duration: Duration,
+) -> anyhow::Result<(crate::load::Outcome, String)> {
+    let gateway =
+        Service::start_with("command-gateway", &phase.settings, &run.log_dir, extra).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS as usize)
         .build()?;
-    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
+    let tokens = tokens.clone();
     let url = format!("{}/v1/commands", gateway.http_base());
     let ours: Op = Arc::new(move |i| {
         let http = http.clone();
@@ -97,28 +166,5 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     if ours_out.failed > 0 {
         bail!("posts failed: {:?}", ours_out.first_error);
     }
-    out.row(
-        Row::new(
-            "1",
-            format!("gateway accept, {CLIENTS} HTTP clients, {TENANTS} tenants"),
-            "cmd/s",
-            ours_out.per_sec(),
-        )
-        .raw(raw_out.per_sec(), "INSERT + NOTIFY via pool, 1 round trip")
-        .ratio_at_least(0.70),
-    );
-    let lat = |o: &crate::load::Outcome| {
-        o.latency
-            .map(|p| format!("p50 {:.2} ms, p99 {:.2} ms", p.p50_ms, p.p99_ms))
-            .unwrap_or_default()
-    };
-    out.note(format!(
-        "row 1 gateway: {} per POST; {ours_cpu}",
-        lat(&ours_out)
-    ));
-    out.note(format!(
-        "row 1 raw insert: {} per insert; {raw_cpu}",
-        lat(&raw_out)
-    ));
-    Ok(())
+    Ok((ours_out, ours_cpu))
 }
