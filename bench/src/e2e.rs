@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use diesel::sql_types::Double;
+use diesel::sql_types::{Double, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::StreamExt;
 use kitchen_adapters::config::DbRole;
@@ -25,6 +25,7 @@ use crate::load::{check, closed_loop, one_at_a_time, open_loop, Op, Outcome};
 use crate::raw_temporal::Raw;
 use crate::report::Row;
 use crate::stack::Service;
+use crate::stats::Percentiles;
 use crate::ws;
 
 /// Closed-loop clients for the sustained rate: one tenant each.
@@ -123,32 +124,56 @@ fn latency_rows(
 }
 
 #[derive(diesel::QueryableByName)]
-struct Breakdown {
+struct Gap {
     #[diesel(sql_type = Double)]
-    to_activity_ms: f64,
-    #[diesel(sql_type = Double)]
-    to_activity_p99_ms: f64,
+    gap_ms: f64,
 }
 
-/// Median and p99 of where a command's time went, from the rows' own timestamps
-/// (each is the start of the transaction that wrote it).
-async fn breakdown(phase: &Phase, tenant: TenantId) -> anyhow::Result<Breakdown> {
+/// Percentiles of the time from the gateway's transaction to the worker's
+/// (from the rows' own timestamps: each is the start of the transaction that
+/// wrote it) over the commands of `tenants` accepted since `since`: pump
+/// pick-up, claim, workflow start, Temporal's task queue, the worker's queue
+/// and the local activity's start. The rest of POST -> event is HTTP, the
+/// worker's transaction and delivery to the socket.
+pub async fn to_worker(
+    phase: &Phase,
+    tenants: &[TenantId],
+    since: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Option<Percentiles>> {
     let mut conn =
         AsyncPgConnection::establish(phase.db.url(DbRole::Worker).expose_secret()).await?;
-    conn.batch_execute(&format!(
-        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
-    ))
-    .await?;
-    let b = diesel::sql_query(
-        "SELECT coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY gap), 'NaN') AS to_activity_ms,
-                coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY gap), 'NaN') AS to_activity_p99_ms
-         FROM (SELECT extract(epoch FROM e.created_at - c.created_at) * 1000 AS gap
-               FROM commands c JOIN events e ON e.causation_id = c.id) AS gaps",
-    )
-    .get_result(&mut conn)
-    .await?;
-    conn.batch_execute("COMMIT").await?;
-    Ok(b)
+    let mut gaps = Vec::new();
+    for tenant in tenants {
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
+        ))
+        .await?;
+        let rows: Vec<Gap> = diesel::sql_query(
+            "SELECT extract(epoch FROM e.created_at - c.created_at)::float8 * 1000 AS gap_ms
+             FROM commands c JOIN events e ON e.causation_id = c.id
+             WHERE c.created_at >= $1",
+        )
+        .bind::<Timestamptz, _>(since)
+        .load(&mut conn)
+        .await?;
+        conn.batch_execute("COMMIT").await?;
+        gaps.extend(
+            rows.iter()
+                .map(|r| Duration::from_secs_f64(r.gap_ms.max(0.0) / 1000.0)),
+        );
+    }
+    Ok(Percentiles::of(&mut gaps))
+}
+
+/// "gateway -> worker transaction p50 X ms, p95 Y ms" for a note.
+pub fn to_worker_note(gaps: Option<Percentiles>) -> String {
+    gaps.map(|p| {
+        format!(
+            "gateway -> worker transaction p50 {:.1} ms, p95 {:.1} ms",
+            p.p50_ms, p.p95_ms
+        )
+    })
+    .unwrap_or_default()
 }
 
 pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
@@ -186,10 +211,11 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     check("warm-up", &one_at_a_time(&ours, 2 * CLIENTS).await)?;
 
     let raw_light = one_at_a_time(&raw, light_n).await;
+    let started_at = chrono::Utc::now();
     check("raw one at a time", &raw_light)?;
     let light = one_at_a_time(&first_tenant, light_n).await;
     check("one at a time", &light)?;
-    let b = breakdown(&phase, tenants[0]).await?;
+    let light_gaps = to_worker(&phase, &tenants[..1], started_at).await?;
 
     // Sustained, alternating raw and ours in halves (A B A B): the shared
     // Temporal server drifts as its in-memory history grows, and both should
@@ -211,23 +237,30 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     check("sustained", &sustained)?;
 
     latency_rows(out, "2", "one at a time", &light, &raw_light, true);
-    out.note(format!(
-        "row 2 one at a time: median {:.1} ms (p99 {:.1} ms) from the gateway's transaction to the worker's (from \
-         the rows' timestamps: pump pick-up, claim, workflow start, task dispatch, local activity start); the rest \
-         is HTTP, the worker's transaction and delivery to the socket",
-        b.to_activity_ms, b.to_activity_p99_ms
-    ));
+    if let Some(p) = light_gaps {
+        out.note(format!(
+            "row 2 one at a time: median {:.1} ms (p99 {:.1} ms) from the gateway's transaction to the worker's (from \
+             the rows' timestamps: pump pick-up, claim, workflow start, task dispatch, local activity start); the rest \
+             is HTTP, the worker's transaction and delivery to the socket",
+            p.p50_ms, p.p99_ms
+        ));
+    }
     for fraction in [0.5, 0.9] {
         let rate = sustained.per_sec() * fraction;
         let cpu = CpuSample::now();
+        let since = chrono::Utc::now();
         let ours_at = open_loop(&ours, rate, rate_for).await;
         let ours_cpu = cpu.split_until_now();
         check("ours at rate", &ours_at)?;
+        let gaps = to_worker(&phase, &tenants, since).await?;
         let raw_at = open_loop(&raw, rate, rate_for).await;
         check("raw at rate", &raw_at)?;
         let what = format!("{:.0}% of sustainable ({rate:.0}/s)", fraction * 100.0);
         latency_rows(out, "2", &what, &ours_at, &raw_at, false);
-        out.note(format!("row 2 at {what}: {ours_cpu}"));
+        out.note(format!(
+            "row 2 at {what}: {}; {ours_cpu}",
+            to_worker_note(gaps)
+        ));
     }
     out.row(
         Row::new(

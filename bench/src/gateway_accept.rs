@@ -60,11 +60,82 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
         bail!("raw inserts failed: {:?}", raw_out.first_error);
     }
 
-    let gateway = Service::start("command-gateway", &phase.settings, &run.log_dir).await?;
+    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
+    // The row (quotas on, as deployed) alternates with the same gateway
+    // without the tenant's open bound (no count in the insert), then without
+    // the rate quota too: what each costs, same run. Each later gateway faces
+    // a bigger table (no pump: every accepted command stays open), so the
+    // order is A B A B C and the row is the mean of its two halves.
+    let bound_off = [("KITCHEN__QUOTAS__MAX_OPEN_COMMANDS", "0".to_owned())];
+    let quotas_off = [
+        ("KITCHEN__QUOTAS__MAX_OPEN_COMMANDS", "0".to_owned()),
+        ("KITCHEN__QUOTAS__COMMANDS_PER_SEC", "0".to_owned()),
+    ];
+    let half = duration / 2;
+    let (on_1, ours_cpu) = accept(run, &phase, &tokens, &[], half).await?;
+    let (off_1, _) = accept(run, &phase, &tokens, &bound_off, half).await?;
+    let (on_2, _) = accept(run, &phase, &tokens, &[], half).await?;
+    let (off_2, _) = accept(run, &phase, &tokens, &bound_off, half).await?;
+    let (no_quotas, _) = accept(run, &phase, &tokens, &quotas_off, half).await?;
+    let ours_out = crate::load::Outcome::combined(&[on_1.clone(), on_2.clone()]);
+    out.row(
+        Row::new(
+            "1",
+            format!("gateway accept, {CLIENTS} HTTP clients, {TENANTS} tenants"),
+            "cmd/s",
+            ours_out.per_sec(),
+        )
+        .raw(raw_out.per_sec(), "INSERT + NOTIFY via pool, 1 round trip")
+        .ratio_at_least(0.70),
+    );
+    let lat = |o: &crate::load::Outcome| {
+        o.latency
+            .map(|p| format!("p50 {:.2} ms, p99 {:.2} ms", p.p50_ms, p.p99_ms))
+            .unwrap_or_default()
+    };
+    out.note(format!(
+        "row 1 gateway: {} per POST (first half); {ours_cpu}",
+        lat(&on_1)
+    ));
+    out.note(format!(
+        "row 1 raw insert: {} per insert; {raw_cpu}",
+        lat(&raw_out)
+    ));
+    let ratio = |o: &crate::load::Outcome| o.per_sec() / raw_out.per_sec();
+    out.note(format!(
+        "row 1 A/B, same run (A B A B C, {:.1} s each): quotas on {:.0} / {:.0} cmd/s (ratios {:.2} / {:.2}), \
+         open bound off {:.0} / {:.0} cmd/s (ratios {:.2} / {:.2}), open bound and rate quota off {:.0} cmd/s \
+         (ratio {:.2})",
+        half.as_secs_f64(),
+        on_1.per_sec(),
+        on_2.per_sec(),
+        ratio(&on_1),
+        ratio(&on_2),
+        off_1.per_sec(),
+        off_2.per_sec(),
+        ratio(&off_1),
+        ratio(&off_2),
+        no_quotas.per_sec(),
+        ratio(&no_quotas),
+    ));
+    Ok(())
+}
+
+/// A gateway of its own (`extra` settings), warmed, then `CLIENTS` closed
+/// loops of POSTs for `duration`: what it accepted and the CPU split.
+async fn accept(
+    run: &Run,
+    phase: &Phase,
+    tokens: &Arc<Vec<String>>,
+    extra: &[(&str, String)],
+    duration: Duration,
+) -> anyhow::Result<(crate::load::Outcome, String)> {
+    let gateway =
+        Service::start_with("command-gateway", &phase.settings, &run.log_dir, extra).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS as usize)
         .build()?;
-    let tokens: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| phase.token(*t)).collect());
+    let tokens = tokens.clone();
     let url = format!("{}/v1/commands", gateway.http_base());
     let ours: Op = Arc::new(move |i| {
         let http = http.clone();
@@ -97,28 +168,5 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     if ours_out.failed > 0 {
         bail!("posts failed: {:?}", ours_out.first_error);
     }
-    out.row(
-        Row::new(
-            "1",
-            format!("gateway accept, {CLIENTS} HTTP clients, {TENANTS} tenants"),
-            "cmd/s",
-            ours_out.per_sec(),
-        )
-        .raw(raw_out.per_sec(), "INSERT + NOTIFY via pool, 1 round trip")
-        .ratio_at_least(0.70),
-    );
-    let lat = |o: &crate::load::Outcome| {
-        o.latency
-            .map(|p| format!("p50 {:.2} ms, p99 {:.2} ms", p.p50_ms, p.p99_ms))
-            .unwrap_or_default()
-    };
-    out.note(format!(
-        "row 1 gateway: {} per POST; {ours_cpu}",
-        lat(&ours_out)
-    ));
-    out.note(format!(
-        "row 1 raw insert: {} per insert; {raw_cpu}",
-        lat(&raw_out)
-    ));
-    Ok(())
+    Ok((ours_out, ours_cpu))
 }

@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::e2e::{open_sockets, Waiters, CLIENTS};
+use crate::cpu::CpuSample;
+use crate::e2e::{open_sockets, to_worker, to_worker_note, Waiters, CLIENTS};
 use crate::env::{create_order_payload, Findings, Phase, Run};
 use crate::load::{check, closed_loop, one_at_a_time, open_loop, Op, Outcome};
 use crate::raw_temporal::Raw;
@@ -104,6 +105,22 @@ fn flood(
         .collect()
 }
 
+/// The gateway's `kitchen_commands_shed_total` series, by rule.
+async fn shed_counts(gateway: &str) -> String {
+    let text = match reqwest::get(format!("{gateway}/metrics")).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(e) => return format!("metrics unreadable: {e}"),
+    };
+    text.lines()
+        .filter(|l| l.starts_with("kitchen_commands_shed_total"))
+        .map(|l| {
+            l.trim_start_matches("kitchen_commands_shed_total")
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     let mut phase = Phase::new().await?;
     if run.smoke {
@@ -140,7 +157,9 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
         flooders,
         stop.clone(),
     );
+    let cpu = CpuSample::now();
     let loaded = one_at_a_time(&quiet_op, n).await;
+    let loaded_cpu = cpu.split_until_now();
     stop.store(true, Ordering::Relaxed);
     let mut noisy_counts = [0u64; 3];
     for flooder in flooders {
@@ -149,6 +168,16 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
             *total += c;
         }
     }
+    let shed_by_rule = shed_counts(&gateway.http_base()).await;
+    out.note(format!(
+        "row 8: noisy tenant: {backlog} commands inserted in bulk, then {} clients posting as fast as answered: \
+         {} accepted, {} refused 429, {} other; the quiet tenant {n} one at a time, {} refused or lost; shed by \
+         the gateway: [{shed_by_rule}]; pump cap {} commands in flight per tenant; while loaded: {loaded_cpu}",
+        run.size(8, 1),
+        noisy_counts[0], noisy_counts[1], noisy_counts[2],
+        loaded.failed,
+        phase.settings.pump.max_in_flight_per_tenant,
+    ));
     // The quiet tenant must never be refused: one refusal fails the row.
     check("quiet, beside the noisy tenant", &loaded)?;
     let (Some(l), Some(u)) = (loaded.latency, unloaded.latency) else {
@@ -168,12 +197,6 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
             row
         });
     }
-    out.note(format!(
-        "row 8: noisy tenant: {backlog} commands inserted in bulk, then {} clients posting as fast as answered: \
-         {} accepted, {} refused 429, {} other; the quiet tenant {n} one at a time, none refused",
-        run.size(8, 1),
-        noisy_counts[0], noisy_counts[1], noisy_counts[2]
-    ));
     Ok(())
 }
 
@@ -203,7 +226,10 @@ pub async fn overload(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     for (fraction, ratio) in [(0.5, 1.1), (0.9, 1.5)] {
         let rate = sustainable * fraction;
         shed.store(0, Ordering::Relaxed);
+        let since = chrono::Utc::now();
+        let cpu = CpuSample::now();
         let ours_at: Outcome = open_loop(&ours, rate, rate_for).await;
+        let ours_cpu = cpu.split_until_now();
         let shed_now = shed.load(Ordering::Relaxed);
         let offered = ours_at.completed + ours_at.failed;
         if ours_at.failed > shed_now {
@@ -213,9 +239,14 @@ pub async fn overload(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
                 ours_at.first_error
             );
         }
+        let gaps = to_worker(&phase, &tenants, since).await?;
         let raw_at = open_loop(&raw, rate, rate_for).await;
         check("raw at rate", &raw_at)?;
         let what = format!("{:.0}% of sustainable ({rate:.0}/s)", fraction * 100.0);
+        out.note(format!(
+            "row 9 at {what}: {}; {ours_cpu}",
+            to_worker_note(gaps)
+        ));
         if let (Some(o), Some(r)) = (ours_at.latency, raw_at.latency) {
             out.row(
                 Row::new(

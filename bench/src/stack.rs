@@ -101,6 +101,10 @@ fn environment(settings: &Settings) -> Vec<(&'static str, String)> {
             "KITCHEN__OVERLOAD__HEARTBEAT_FRESH_MS",
             settings.overload.heartbeat_fresh_ms.to_string(),
         ),
+        (
+            "KITCHEN__PUMP__MAX_IN_FLIGHT_PER_TENANT",
+            settings.pump.max_in_flight_per_tenant.to_string(),
+        ),
         // KITCHEN_BENCH_LOG (an EnvFilter) raises the services' logging to profile.
         (
             "RUST_LOG",

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use diesel::sql_types::{BigInt, Integer, Interval, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Bool, Integer, Interval, Nullable, Text, Uuid as SqlUuid};
 use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::RunQueryDsl;
 use kitchen_adapters::postgres::{PgPool, Prepared, TxError};
@@ -34,14 +34,33 @@ struct DueRow {
 }
 
 /// A claimed command, ready to start.
-#[derive(Debug, QueryableByName)]
+#[derive(Debug)]
 pub(crate) struct Claimed {
-    #[diesel(sql_type = Text)]
     pub(crate) command_type: String,
-    #[diesel(sql_type = Integer)]
     pub(crate) attempts: i32,
-    #[diesel(sql_type = SqlUuid)]
     pub(crate) correlation_id: Uuid,
+}
+
+/// What `claim_command()` answered.
+#[derive(Debug)]
+pub(crate) enum Claim {
+    Claimed(Claimed),
+    /// Its tenant already has `max_in_flight` commands in flight: nothing claimed.
+    AtCap,
+    /// Not due (someone else has it, or it is final or backing off).
+    NotDue,
+}
+
+#[derive(QueryableByName)]
+struct ClaimRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    command_type: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    attempts: Option<i32>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    correlation_id: Option<Uuid>,
+    #[diesel(sql_type = Bool)]
+    at_cap: bool,
 }
 
 fn interval(d: Duration) -> diesel::data_types::PgInterval {
@@ -73,28 +92,45 @@ pub(crate) async fn due(
 }
 
 /// Claims the command if it is due (pending and not backing off, or claimed by a
-/// pump that went silent). `None`: someone else has it, or it is not due.
+/// pump that went silent) and its tenant has fewer than `max_in_flight`
+/// commands in flight (0: no cap; migration 000041).
 pub(crate) async fn claim(
     pool: &PgPool,
     tenant: TenantId,
     id: CommandId,
     stale_after: Duration,
-) -> Result<Option<Claimed>, ClaimError> {
+    max_in_flight: u32,
+) -> Result<Claim, ClaimError> {
     let mut conn = pool.get().await.map_err(TxError::from)?;
-    let claimed = Prepared(
+    let row: Option<ClaimRow> = Prepared(
         diesel::sql_query(
             "SELECT claimed_type AS command_type, claimed_attempts AS attempts,
-                    claimed_correlation AS correlation_id
-             FROM claim_command($1, $2, $3)",
+                    claimed_correlation AS correlation_id, at_cap
+             FROM claim_command($1, $2, $3, $4)",
         )
         .bind::<SqlUuid, _>(tenant.as_uuid())
         .bind::<SqlUuid, _>(id.as_uuid())
-        .bind::<Interval, _>(interval(stale_after)),
+        .bind::<Interval, _>(interval(stale_after))
+        .bind::<Integer, _>(i32::try_from(max_in_flight).unwrap_or(i32::MAX)),
     )
     .get_result(&mut conn)
     .await
     .optional()?;
-    Ok(claimed)
+    Ok(match row {
+        None => Claim::NotDue,
+        Some(row) if row.at_cap => Claim::AtCap,
+        Some(ClaimRow {
+            command_type: Some(command_type),
+            attempts: Some(attempts),
+            correlation_id: Some(correlation_id),
+            ..
+        }) => Claim::Claimed(Claimed {
+            command_type,
+            attempts,
+            correlation_id,
+        }),
+        Some(_) => return Err(ClaimError::Corrupt("claim without its columns".into())),
+    })
 }
 
 /// The workflow started (or already existed): the command is dispatched. A

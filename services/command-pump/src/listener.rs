@@ -1,9 +1,13 @@
-//! Turns the `commands` LISTEN connection (which reconnects on its own) into
-//! wake-ups for the pump. After every (re)connect it asks for a sweep, so
-//! whatever was announced while it was away is still found.
+//! Turns the LISTEN connection (which reconnects on its own) on `commands`
+//! and `command_outcomes` into wake-ups for the pump. After every (re)connect
+//! it asks for a sweep, so whatever was announced while it was away is still
+//! found. Outcomes free room in flight for their tenant (`fair`).
 
-use kitchen_adapters::postgres::listen::{self, Heard, ListenHealth};
-use kitchen_adapters::postgres::notify::{parse_command_notification, COMMANDS_CHANNEL};
+use kitchen_adapters::postgres::listen::{self, HeardOn, ListenHealth};
+use kitchen_adapters::postgres::notify::{
+    parse_command_notification, parse_command_outcome_notification, COMMANDS_CHANNEL,
+    COMMAND_OUTCOMES_CHANNEL,
+};
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::{CommandId, TenantId};
 use secrecy::SecretString;
@@ -14,6 +18,8 @@ use tokio::sync::mpsc;
 pub(crate) enum Wake {
     /// A command was inserted.
     Command(TenantId, CommandId),
+    /// A household command of this tenant became final.
+    Final(TenantId),
     /// (Re)connected: sweep for anything missed.
     Sweep,
 }
@@ -25,17 +31,29 @@ pub(crate) async fn run(
     health: ListenHealth,
 ) {
     let (heard_tx, mut heard) = mpsc::channel(1024);
-    let listener = tokio::spawn(listen::run(
+    let listener = tokio::spawn(listen::run_channels(
         url,
-        COMMANDS_CHANNEL,
+        &[COMMANDS_CHANNEL, COMMAND_OUTCOMES_CHANNEL],
         heard_tx,
         shutdown,
         health,
     ));
     while let Some(item) = heard.recv().await {
         let wake = match item {
-            Heard::Connected => Wake::Sweep,
-            Heard::Payload(payload) => match parse_command_notification(&payload) {
+            HeardOn::Connected => Wake::Sweep,
+            HeardOn::Payload { channel, payload } if channel == COMMAND_OUTCOMES_CHANNEL => {
+                match parse_command_outcome_notification(&payload)
+                    .ok()
+                    .and_then(|n| TenantId::from_uuid(n.tenant_id).ok())
+                {
+                    Some(t) => Wake::Final(t),
+                    None => {
+                        tracing::warn!(%payload, "ignoring malformed outcome notification");
+                        continue;
+                    }
+                }
+            }
+            HeardOn::Payload { payload, .. } => match parse_command_notification(&payload) {
                 Ok(n) => match (TenantId::from_uuid(n.tenant_id), CommandId::from_uuid(n.id)) {
                     (Ok(t), Ok(c)) => Wake::Command(t, c),
                     _ => continue,

@@ -19,6 +19,8 @@ pub struct PumpMetrics {
     pub start_failures: IntCounter,
     /// From the claim's commit to Temporal's answer to the start.
     pub claim_to_start: Histogram,
+    /// Claims refused because the tenant was at `pump.max_in_flight_per_tenant`.
+    pub held_at_cap: IntCounter,
 }
 
 impl PumpMetrics {
@@ -40,6 +42,11 @@ impl PumpMetrics {
                 &registry,
                 "kitchen_pump_start_failures_total",
                 "Starts that failed or timed out and were backed off.",
+            )?,
+            held_at_cap: metrics::counter(
+                &registry,
+                "kitchen_pump_claims_at_in_flight_cap_total",
+                "Claims refused because the tenant had max_in_flight_per_tenant commands in flight.",
             )?,
             claim_to_start: metrics::latency(
                 &registry,

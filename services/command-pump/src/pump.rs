@@ -12,8 +12,8 @@ use kitchen_domain::{CommandId, CorrelationId, TenantId};
 use secrecy::SecretString;
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::claims;
-use crate::fair::FairQueue;
+use crate::claims::{self, Claim};
+use crate::fair::{FairQueue, Turn};
 use crate::heartbeat;
 use crate::listener::{self, Wake};
 use crate::metrics::PumpMetrics;
@@ -30,6 +30,8 @@ pub struct Pump<S> {
     backoff_max: Duration,
     batch_size: u32,
     start_timeout: Duration,
+    /// Most commands of one tenant in flight in Temporal (0: no cap).
+    max_in_flight_per_tenant: u32,
     metrics: Arc<PumpMetrics>,
     /// The one `run` was given; its dispatch tasks watch it too.
     shutdown: Shutdown,
@@ -41,6 +43,17 @@ impl<S> std::fmt::Debug for Pump<S> {
             .field("sweep_interval", &self.sweep_interval)
             .finish_non_exhaustive()
     }
+}
+
+/// What a dispatch made of its turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dispatch {
+    /// Started (or already running): in flight until its outcome is heard.
+    InFlight,
+    /// Not started, or already final: it takes no room in flight.
+    NotInFlight,
+    /// Refused: its tenant is at `max_in_flight_per_tenant`.
+    AtCap,
 }
 
 /// How many workflow starts run at once.
@@ -66,6 +79,7 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             backoff_max: Duration::from_millis(p.backoff_max_ms),
             batch_size: p.batch_size,
             start_timeout: Duration::from_millis(p.start_timeout_ms),
+            max_in_flight_per_tenant: p.max_in_flight_per_tenant,
             metrics: Arc::new(PumpMetrics::new()?),
             shutdown: Shutdown::new(),
         })
@@ -106,7 +120,9 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
         // commands notified after it. What waits for a slot waits in `line`,
         // dealt round robin over tenants.
         let slots = Arc::new(Semaphore::new(PARALLEL_STARTS));
-        let mut line = FairQueue::new(QUEUED_PER_TENANT);
+        let mut line = FairQueue::new(QUEUED_PER_TENANT, pump.max_in_flight_per_tenant as usize);
+        // What each dispatch task made of its turn, back to the line.
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
         let heartbeat = tokio::spawn(heartbeat::run(
             pump.pool.clone(),
             line.head_wait(),
@@ -115,12 +131,12 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
         let mut sweep = tokio::time::interval(pump.sweep_interval);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            while !line.is_empty() {
+            while line.has_turn() {
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     break;
                 };
-                if let Some((tenant, id)) = line.pop() {
-                    pump.spawn_dispatch(slot, tenant, id);
+                if let Some(turn) = line.pop() {
+                    pump.spawn_dispatch(slot, turn, done_tx.clone());
                 }
             }
             // Running short while the table holds more (a full sweep batch, a
@@ -132,16 +148,26 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             tokio::select! {
                 wake = wake_rx.recv() => match wake {
                     Some(Wake::Command(tenant, id)) => line.push(tenant, id),
-                    Some(Wake::Sweep) => pump.sweep(&mut line).await,
+                    Some(Wake::Final(tenant)) => line.settled(tenant),
+                    Some(Wake::Sweep) => {
+                        line.forget_in_flight();
+                        pump.sweep(&mut line).await;
+                    }
                     None => break,
+                },
+                Some((turn, dispatch)) = done_rx.recv() => match dispatch {
+                    Dispatch::InFlight => {}
+                    Dispatch::NotInFlight => line.settled(turn.tenant),
+                    Dispatch::AtCap => line.refused(turn),
                 },
                 _ = sweep.tick() => {
                     line.record_waiting_heads();
+                    line.forget_in_flight();
                     pump.sweep(&mut line).await;
                 }
-                slot = slots.clone().acquire_owned(), if !line.is_empty() => {
-                    if let (Ok(slot), Some((tenant, id))) = (slot, line.pop()) {
-                        pump.spawn_dispatch(slot, tenant, id);
+                slot = slots.clone().acquire_owned(), if line.has_turn() => {
+                    if let (Ok(slot), Some(turn)) = (slot, line.pop()) {
+                        pump.spawn_dispatch(slot, turn, done_tx.clone());
                     }
                 }
                 () = shutdown.wait() => break,
@@ -185,29 +211,51 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
     fn spawn_dispatch(
         self: &Arc<Self>,
         slot: tokio::sync::OwnedSemaphorePermit,
-        tenant: TenantId,
-        id: CommandId,
+        turn: Turn,
+        done: mpsc::UnboundedSender<(Turn, Dispatch)>,
     ) {
         if self.shutdown.is_triggered() {
             return;
         }
         let pump = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = pump.dispatch(tenant, id).await {
-                tracing::warn!(cause = %e, tenant_id = %tenant, command_id = %id, "dispatch failed");
-            }
+            let dispatch = match pump.dispatch(turn.tenant, turn.id).await {
+                Ok(dispatch) => dispatch,
+                Err(e) => {
+                    tracing::warn!(cause = %e, tenant_id = %turn.tenant, command_id = %turn.id, "dispatch failed");
+                    Dispatch::NotInFlight
+                }
+            };
+            let _ = done.send((turn, dispatch));
             drop(slot);
         });
     }
 
     #[tracing::instrument(skip(self), fields(tenant_id = %tenant, command_id = %id, correlation_id))]
-    async fn dispatch(&self, tenant: TenantId, id: CommandId) -> Result<(), claims::ClaimError> {
+    async fn dispatch(
+        &self,
+        tenant: TenantId,
+        id: CommandId,
+    ) -> Result<Dispatch, claims::ClaimError> {
         if self.shutdown.is_triggered() {
-            return Ok(());
+            return Ok(Dispatch::NotInFlight);
         }
         let began = std::time::Instant::now();
-        let Some(claimed) = claims::claim(&self.pool, tenant, id, self.stale_after).await? else {
-            return Ok(());
+        let claimed = match claims::claim(
+            &self.pool,
+            tenant,
+            id,
+            self.stale_after,
+            self.max_in_flight_per_tenant,
+        )
+        .await?
+        {
+            Claim::Claimed(claimed) => claimed,
+            Claim::AtCap => {
+                self.metrics.held_at_cap.inc();
+                return Ok(Dispatch::AtCap);
+            }
+            Claim::NotDue => return Ok(Dispatch::NotInFlight),
         };
         let claimed_in = began.elapsed();
         self.metrics.claims.inc();
@@ -225,7 +273,7 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             () = self.shutdown.wait() => {
                 tracing::info!("shutting down mid-start; giving the claim back");
                 claims::release(&self.pool, tenant, id, Duration::ZERO).await?;
-                return Ok(());
+                return Ok(Dispatch::NotInFlight);
             }
         };
         let started = match started {
@@ -242,6 +290,7 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
             }) => {
                 tracing::info!(%workflow_id, code = %refused.code, "command refused: its workflow is closed");
                 claims::reject(&self.pool, tenant, id, &refused.code, &refused.reason).await?;
+                Ok(Dispatch::NotInFlight)
             }
             Ok(scheduled) => {
                 let started_in = began.elapsed();
@@ -255,15 +304,16 @@ impl<S: JobScheduler + Send + Sync + 'static> Pump<S> {
                     mark_us = (began.elapsed() - started_in).as_micros() as u64,
                     "dispatched"
                 );
+                Ok(Dispatch::InFlight)
             }
             Err(e) => {
                 self.metrics.start_failures.inc();
                 let retry_in = self.backoff(claimed.attempts);
                 tracing::warn!(cause = %e, retry_in = ?retry_in, attempts = claimed.attempts, "workflow start failed; will retry");
                 claims::release(&self.pool, tenant, id, retry_in).await?;
+                Ok(Dispatch::NotInFlight)
             }
         }
-        Ok(())
     }
 
     fn backoff(&self, attempts: i32) -> Duration {

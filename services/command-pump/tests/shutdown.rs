@@ -86,6 +86,9 @@ async fn sigterm_gives_back_every_claim_and_every_command_completes_after_a_rest
     settings.pump.start_timeout_ms = 60_000;
     settings.pump.stale_claim_secs = 60;
     settings.pump.sweep_interval_ms = 250;
+    // No worker runs until the restart, so nothing dispatched becomes final:
+    // one tenant's 60 commands must not stop at the in-flight cap.
+    settings.pump.max_in_flight_per_tenant = 0;
     settings.pump.port = process::free_port();
 
     let gateway = command_gateway::build(&settings, &Shutdown::new()).unwrap();

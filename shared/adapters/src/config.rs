@@ -233,6 +233,14 @@ pub struct PumpSettings {
     pub backoff_max_ms: u64,
     pub batch_size: u32,
     pub start_timeout_ms: u64,
+    /// Most commands of one tenant in flight in Temporal (claimed or
+    /// dispatched, not yet final); more wait in the table. `0`: no cap.
+    #[serde(default = "default_max_in_flight_per_tenant")]
+    pub max_in_flight_per_tenant: u32,
+}
+
+fn default_max_in_flight_per_tenant() -> u32 {
+    8
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -625,6 +625,93 @@ async fn the_pumps_one_statement_writes_act_on_the_named_tenant_only_and_leave_n
     }
 }
 
+#[tokio::test]
+async fn a_claim_with_an_in_flight_cap_refuses_a_tenant_at_it_and_no_other() {
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Claim {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        claimed_type: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        at_cap: bool,
+    }
+    let db = TestDb::new().await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let a_ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    let b_id = Uuid::new_v4();
+    let mut owner = connect(&db, DbRole::Owner).await;
+    for (tenant, id) in a_ids.iter().map(|id| (a, *id)).chain([(b, b_id)]) {
+        conn_begin_as(&mut owner, tenant).await;
+        owner
+            .batch_execute(&format!(
+                "INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id)
+                 VALUES ('{tenant}', '{id}', 'createOrder', '{{}}', '{id}', '{id}'); COMMIT"
+            ))
+            .await
+            .unwrap();
+    }
+    let mut pump = connect(&db, DbRole::Pump).await;
+    let claim = |tenant: Uuid, id: Uuid| {
+        diesel::sql_query(format!(
+            "SELECT claimed_type, at_cap FROM claim_command('{tenant}', '{id}', interval '1 minute', 2)"
+        ))
+    };
+    let claimed = Claim {
+        claimed_type: Some("createOrder".into()),
+        at_cap: false,
+    };
+    let at_cap = Claim {
+        claimed_type: None,
+        at_cap: true,
+    };
+    // Two of A's in flight (one claimed, one dispatched): A's third is refused
+    // and stays pending; B is untouched by A's cap.
+    for id in &a_ids[..2] {
+        let c: Claim = claim(a, *id).get_result(&mut pump).await.unwrap();
+        assert_eq!(c, claimed);
+    }
+    diesel::sql_query(format!(
+        "SELECT mark_command_dispatched('{a}', '{}', 'wf')",
+        a_ids[0]
+    ))
+    .execute(&mut pump)
+    .await
+    .unwrap();
+    let c: Claim = claim(a, a_ids[2]).get_result(&mut pump).await.unwrap();
+    assert_eq!(c, at_cap);
+    let pending = CommandState {
+        status: "pending".into(),
+        attempts: 0,
+    };
+    assert_eq!(command_state(&mut owner, a, a_ids[2]).await, pending);
+    let c: Claim = claim(b, b_id).get_result(&mut pump).await.unwrap();
+    assert_eq!(c, claimed);
+    // One of A's finishes: room for the third.
+    conn_begin_as(&mut owner, a).await;
+    owner
+        .batch_execute(&format!(
+            "UPDATE commands SET status = 'succeeded' WHERE id = '{}'; COMMIT",
+            a_ids[0]
+        ))
+        .await
+        .unwrap();
+    let c: Claim = claim(a, a_ids[2]).get_result(&mut pump).await.unwrap();
+    assert_eq!(c, claimed);
+    // A command in flight for longer than stale_after no longer counts (a
+    // workflow stuck outside the platform cannot block its tenant for good).
+    let fourth = Uuid::new_v4();
+    conn_begin_as(&mut owner, a).await;
+    owner
+        .batch_execute(&format!(
+            "UPDATE commands SET updated_at = now() - interval '10 minutes' WHERE status = 'claimed';
+             INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id)
+             VALUES ('{a}', '{fourth}', 'createOrder', '{{}}', '{fourth}', '{fourth}'); COMMIT"
+        ))
+        .await
+        .unwrap();
+    let c: Claim = claim(a, fourth).get_result(&mut pump).await.unwrap();
+    assert_eq!(c, claimed);
+}
+
 /// Rows of `tenant` in every table that has a `tenant_id` column (from the
 /// catalog, as `erase_tenant()` finds them), read by the owner.
 async fn rows_per_table(owner: &mut AsyncPgConnection, tenant: Uuid) -> Vec<(String, i64)> {

@@ -58,6 +58,10 @@ fn env_of(settings: &Settings) -> Vec<(&'static str, String)> {
             "KITCHEN__PUMP__START_TIMEOUT_MS",
             p.start_timeout_ms.to_string(),
         ),
+        (
+            "KITCHEN__PUMP__MAX_IN_FLIGHT_PER_TENANT",
+            p.max_in_flight_per_tenant.to_string(),
+        ),
     ]
 }
 

@@ -12,7 +12,9 @@
 //!   tenant waits: one tenant's backlog alone (its quota's business) does not
 //!   raise it, slow starts or many busy tenants do.
 //! - `max_oldest_due_ms`: backstop for due work no pump's line holds yet: how
-//!   long the oldest command due for dispatch has waited.
+//!   long the oldest command due for dispatch has waited, among tenants with
+//!   nothing in flight (a tenant held at `pump.max_in_flight_per_tenant`
+//!   waits for its own commands, not for the platform).
 //!
 //! Both wait rules apply only while a pump heartbeat is fresh. With no pump
 //! alive (stopped, restarting, or none yet) commands wait durably, as they

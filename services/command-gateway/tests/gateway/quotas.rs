@@ -301,6 +301,76 @@ async fn a_dispatch_lag_sheds_only_while_a_pump_heartbeat_is_fresh() {
 }
 
 #[tokio::test]
+async fn a_backlog_held_at_the_pumps_in_flight_cap_is_not_a_dispatch_lag() {
+    let gateway = Gateway::start(|s| overload(s, 0, 0, 200)).await;
+    let noisy = gateway.db.active_tenant().await;
+    for _ in 0..3 {
+        assert_eq!(gateway.post(noisy).await.status, StatusCode::ACCEPTED);
+    }
+    // One of the noisy tenant's commands is in flight (pump.max_in_flight_per_tenant
+    // reached, say): the others, due for 10 s, wait for it, not for the platform.
+    gateway
+        .db
+        .execute_as_worker(
+            noisy,
+            "UPDATE commands SET next_attempt_at = now() - interval '10 seconds'",
+        )
+        .await;
+    gateway
+        .db
+        .execute_as_worker(
+            noisy,
+            "UPDATE commands SET status = 'dispatched'
+             WHERE id = (SELECT id FROM commands ORDER BY id LIMIT 1)",
+        )
+        .await;
+    let pump_id = Uuid::new_v4();
+    gateway
+        .db
+        .execute_as(
+            DbRole::Pump,
+            noisy,
+            &format!("INSERT INTO pump_heartbeats (pump_id) VALUES ('{pump_id}')"),
+        )
+        .await;
+    // (Its own new commands join the held backlog: a quiet tenant's would
+    // wait for want of a pump here, and show a lag of their own.)
+    poll::holds(
+        Duration::from_millis(600),
+        "a held tenant's backlog is not the platform's lag",
+        || async { gateway.post(noisy).await.status == StatusCode::ACCEPTED },
+    )
+    .await;
+    // Nothing of it in flight any more, and still due: now it is a lag (the
+    // pump still beating).
+    gateway
+        .db
+        .execute_as(
+            DbRole::Pump,
+            noisy,
+            &format!("UPDATE pump_heartbeats SET beat_at = now() WHERE pump_id = '{pump_id}'"),
+        )
+        .await;
+    gateway
+        .db
+        .execute_as_worker(
+            noisy,
+            "UPDATE commands SET status = 'succeeded' WHERE status = 'dispatched'",
+        )
+        .await;
+    let shed = poll::until(
+        Duration::from_secs(5),
+        "due work with nothing in flight sheds",
+        || async {
+            let answer = gateway.post(noisy).await;
+            (answer.status != StatusCode::ACCEPTED).then_some(answer)
+        },
+    )
+    .await;
+    assert_refused(&shed, 503, "overloaded");
+}
+
+#[tokio::test]
 async fn a_live_pump_reporting_a_slow_line_sheds_and_a_silent_one_does_not() {
     let gateway = Gateway::start(|s| overload(s, 0, 300, 0)).await;
     let tenant = gateway.db.active_tenant().await;
