@@ -3,7 +3,8 @@
 //! Found by the fault drill (scripts/drill, PostgreSQL restart): the gateway's
 //! one-statement INSERT runs in an implicit transaction, and with the extended
 //! protocol PostgreSQL sends the statement's rows and CommandComplete at
-//! Execute, but commits only at Sync. A server stopped in between (`pg_ctl
+//! Execute, but commits only at Sync, and diesel-async's `get_result` resolved
+//! at the first row without reading the rest. A server stopped in between (`pg_ctl
 //! restart -m immediate`: the backend flushes what it buffered and exits) or a
 //! commit that fails (a deferred constraint) left the client holding the
 //! inserted row of a transaction that never committed: the gateway answered

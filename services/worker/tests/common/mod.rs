@@ -145,6 +145,9 @@ impl Stack {
                 "KITCHEN_ENV",
                 kitchen_test_support::process::test_environment(),
             )
+            // Its ops port chosen by the system, so a stack of the machine
+            // (scripts/dev-up holds 8083) does not fail the test.
+            .env("KITCHEN__WORKER__PORT", "0")
             .envs(env.iter().copied())
             .env("KITCHEN__DATABASE__NAME", &s.database.name)
             .env("KITCHEN__DATABASE__HOST", &s.database.host)

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use kitchen_domain::ports::{CommandQueue, QueueError};
 use kitchen_domain::queue::{CommandError, CommandRecord, Enqueued, NewCommand};
 use kitchen_domain::{AggregateId, CommandId, CorrelationId, Seq, TenantId};
@@ -153,14 +153,19 @@ WHERE $9 IS NULL OR (SELECT count(*) FROM (
 ON CONFLICT (tenant_id, id) DO NOTHING
 RETURNING created_at";
 
-/// Inserts the command in ONE statement, kept prepared (the tenant is set by
-/// the statement itself, transaction-local to it): the hot path of every POST.
-/// It runs inside an explicit transaction, and the insert counts only once the
-/// COMMIT has answered: alone (an implicit transaction), the extended protocol
-/// hands back the RETURNING row and CommandComplete at Execute and commits only
-/// at Sync, so a server stopped in between, or a commit that fails, left the
-/// gateway answering 202 for a command that was never stored (found by the
-/// fault drill's PostgreSQL restart; `tests/commit_acknowledged.rs`).
+/// Inserts the command in ONE statement and round trip, kept prepared (the
+/// tenant is set by the statement itself, transaction-local to it): the hot
+/// path of every POST.
+/// The insert counts only once the server said it committed: in an implicit
+/// transaction the extended protocol hands back the RETURNING row and
+/// CommandComplete at Execute and commits only at Sync, answered by
+/// ReadyForQuery (or by an error: a commit that fails, a server stopped in
+/// between). `get_result` stops at the first row and drops the rest of the
+/// answer, so the gateway answered 202 for commands that were never stored
+/// (found by the fault drill's PostgreSQL restart;
+/// `tests/commit_acknowledged.rs`). `get_results` reads the answer to its end,
+/// ReadyForQuery included, in the same round trip (an explicit BEGIN/COMMIT
+/// would have cost two more).
 /// `None` when the id already exists or the tenant is at its open limit
 /// (`enqueue` tells which). The tenant column comes from the
 /// `set_config` result, so no row can be written before the tenant is set, and
@@ -184,9 +189,8 @@ async fn insert_new(
             .bind::<Jsonb, _>(&command.metadata)
             .bind::<Nullable<BigInt>, _>(open_limit.map(i64::from)),
     );
-    let inserted: Option<Inserted> = conn
-        .transaction(|conn| async move { insert.get_result(conn).await.optional() }.scope_boxed())
-        .await?;
+    let inserted: Vec<Inserted> = insert.get_results(&mut conn).await?;
+    let inserted = inserted.into_iter().next();
     Ok(inserted.map(|i| i.created_at))
 }
 
