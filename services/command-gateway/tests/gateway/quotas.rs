@@ -82,6 +82,24 @@ impl Gateway {
         self.post_with_id(tenant, Uuid::new_v4()).await
     }
 
+    /// Posts until the gateway refuses (within 5 s: its load reading is
+    /// cached); the refusal.
+    async fn until_refused(&self, tenant: TenantId, what: &str) -> Answer {
+        poll::until(Duration::from_secs(5), what, || async {
+            let answer = self.post(tenant).await;
+            (answer.status != StatusCode::ACCEPTED).then_some(answer)
+        })
+        .await
+    }
+
+    /// Posts until the gateway accepts again (within 5 s).
+    async fn until_accepted(&self, tenant: TenantId, what: &str) {
+        poll::until(Duration::from_secs(5), what, || async {
+            (self.post(tenant).await.status == StatusCode::ACCEPTED).then_some(())
+        })
+        .await;
+    }
+
     async fn metrics(&self) -> String {
         self.http
             .get(format!("{}/metrics", self.base))
@@ -205,11 +223,7 @@ async fn past_the_global_open_bound_posts_get_503_and_write_nothing_until_work_f
         assert_eq!(gateway.post(tenant).await.status, StatusCode::ACCEPTED);
     }
     // The next reading sees 4 open commands of all tenants: every tenant is shed.
-    let shed = poll::until(Duration::from_secs(5), "the gateway sheds", || async {
-        let answer = gateway.post(b).await;
-        (answer.status != StatusCode::ACCEPTED).then_some(answer)
-    })
-    .await;
+    let shed = gateway.until_refused(b, "the gateway sheds").await;
     assert_refused(&shed, 503, "overloaded");
     // Before the reading caught up, at most a few more were accepted; once
     // shedding, nothing more is written.
@@ -233,12 +247,7 @@ async fn past_the_global_open_bound_posts_get_503_and_write_nothing_until_work_f
             .execute_as_worker(tenant, "UPDATE commands SET status = 'succeeded'")
             .await;
     }
-    poll::until(
-        Duration::from_secs(5),
-        "the gateway accepts again",
-        || async { (gateway.post(a).await.status == StatusCode::ACCEPTED).then_some(()) },
-    )
-    .await;
+    gateway.until_accepted(a, "the gateway accepts again").await;
 }
 
 #[tokio::test]
@@ -270,15 +279,9 @@ async fn a_dispatch_lag_sheds_only_while_a_pump_heartbeat_is_fresh() {
             &format!("INSERT INTO pump_heartbeats (pump_id) VALUES ('{pump_id}')"),
         )
         .await;
-    let shed = poll::until(
-        Duration::from_secs(5),
-        "a live pump that lags sheds",
-        || async {
-            let answer = gateway.post(tenant).await;
-            (answer.status != StatusCode::ACCEPTED).then_some(answer)
-        },
-    )
-    .await;
+    let shed = gateway
+        .until_refused(tenant, "a live pump that lags sheds")
+        .await;
     assert_refused(&shed, 503, "overloaded");
     let before = gateway.commands_of(tenant).await;
     assert_refused(&gateway.post(tenant).await, 503, "overloaded");
@@ -288,12 +291,9 @@ async fn a_dispatch_lag_sheds_only_while_a_pump_heartbeat_is_fresh() {
         .db
         .execute_as_worker(tenant, "UPDATE commands SET status = 'dispatched'")
         .await;
-    poll::until(
-        Duration::from_secs(5),
-        "accepted once the lag is gone",
-        || async { (gateway.post(tenant).await.status == StatusCode::ACCEPTED).then_some(()) },
-    )
-    .await;
+    gateway
+        .until_accepted(tenant, "accepted once the lag is gone")
+        .await;
     assert!(gateway
         .metrics()
         .await
@@ -358,15 +358,9 @@ async fn a_backlog_held_at_the_pumps_in_flight_cap_is_not_a_dispatch_lag() {
             "UPDATE commands SET status = 'succeeded' WHERE status = 'dispatched'",
         )
         .await;
-    let shed = poll::until(
-        Duration::from_secs(5),
-        "due work with nothing in flight sheds",
-        || async {
-            let answer = gateway.post(noisy).await;
-            (answer.status != StatusCode::ACCEPTED).then_some(answer)
-        },
-    )
-    .await;
+    let shed = gateway
+        .until_refused(noisy, "due work with nothing in flight sheds")
+        .await;
     assert_refused(&shed, 503, "overloaded");
 }
 
@@ -386,11 +380,7 @@ async fn a_live_pump_reporting_a_slow_line_sheds_and_a_silent_one_does_not() {
             ),
         )
         .await;
-    let shed = poll::until(Duration::from_secs(5), "a slow line sheds", || async {
-        let answer = gateway.post(tenant).await;
-        (answer.status != StatusCode::ACCEPTED).then_some(answer)
-    })
-    .await;
+    let shed = gateway.until_refused(tenant, "a slow line sheds").await;
     assert_refused(&shed, 503, "overloaded");
     assert!(gateway
         .metrics()
@@ -405,10 +395,7 @@ async fn a_live_pump_reporting_a_slow_line_sheds_and_a_silent_one_does_not() {
             "UPDATE pump_heartbeats SET beat_at = now() - interval '10 seconds'",
         )
         .await;
-    poll::until(
-        Duration::from_secs(5),
-        "a stale report is ignored",
-        || async { (gateway.post(tenant).await.status == StatusCode::ACCEPTED).then_some(()) },
-    )
-    .await;
+    gateway
+        .until_accepted(tenant, "a stale report is ignored")
+        .await;
 }
