@@ -101,6 +101,7 @@ start_temporal() {
         --dynamic-config-value history.visibilityProcessorMaxPollRPS=1000 \
         --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
         --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
+        --dynamic-config-value "matching.enableFairness=${KITCHEN_TEMPORAL_FAIRNESS:-true}" \
         >"$log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 60); do temporal_ready "$port" && return 0; sleep 1; done

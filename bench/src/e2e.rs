@@ -183,6 +183,7 @@ pub async fn run(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     phase.settings.overload.max_open_commands = 0;
     phase.settings.overload.max_head_wait_ms = 0;
     phase.settings.overload.max_oldest_due_ms = 0;
+    phase.settings.overload.max_in_flight_commands = 0;
     // Enough samples that p99 is not one or two outliers.
     let light_n = run.size(500, 20);
     let sustained_for = run.secs(10.0, 2.0);

@@ -98,6 +98,10 @@ fn environment(settings: &Settings) -> Vec<(&'static str, String)> {
             settings.overload.max_oldest_due_ms.to_string(),
         ),
         (
+            "KITCHEN__OVERLOAD__MAX_IN_FLIGHT_COMMANDS",
+            settings.overload.max_in_flight_commands.to_string(),
+        ),
+        (
             "KITCHEN__OVERLOAD__HEARTBEAT_FRESH_MS",
             settings.overload.heartbeat_fresh_ms.to_string(),
         ),

@@ -21,6 +21,7 @@ pub struct Metrics {
     load_oldest_due_ms: IntGauge,
     load_heartbeat_age_ms: IntGauge,
     load_head_wait_ms: IntGauge,
+    load_in_flight: IntGauge,
 }
 
 impl Metrics {
@@ -62,7 +63,7 @@ impl Metrics {
             shed: metrics::counter_vec(
                 &registry,
                 "kitchen_commands_shed_total",
-                "Commands refused with 503 overloaded, by the rule that held (open_commands, head_wait, dispatch_lag).",
+                "Commands refused with 503 overloaded, by the rule that held (open_commands, in_flight, head_wait, dispatch_lag).",
                 &["rule"],
             )?,
             load_open: metrics::gauge(
@@ -84,6 +85,11 @@ impl Metrics {
                 &registry,
                 "kitchen_load_head_wait_milliseconds",
                 "Longest wait of a command first in its tenant's line for a pump start slot, as live pumps reported it at the last load reading.",
+            )?,
+            load_in_flight: metrics::gauge(
+                &registry,
+                "kitchen_load_in_flight_commands",
+                "Commands of all tenants claimed or dispatched and not yet final at the last load reading (counted up to overload.max_in_flight_commands + 1).",
             )?,
             registry,
         })
@@ -115,6 +121,7 @@ impl Metrics {
             .set(reading.heartbeat_age_ms.unwrap_or(-1));
         self.load_head_wait_ms
             .set(reading.head_wait_ms.unwrap_or(0));
+        self.load_in_flight.set(reading.in_flight);
     }
 
     pub fn observe_latency(&self, elapsed: Duration) {

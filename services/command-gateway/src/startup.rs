@@ -70,7 +70,10 @@ pub fn build_with_pool(
         shutdown.clone(),
     );
     let metrics = Arc::new(Metrics::new()?);
-    let load = crate::admission::LoadGauge::new(&settings.overload);
+    let load = crate::admission::LoadGauge::new(
+        &settings.overload,
+        std::time::Duration::from_secs(settings.pump.stale_claim_secs),
+    );
     load.start(pool.clone(), metrics.clone(), shutdown.clone());
     let state = AppState {
         queue: PgCommandQueue::new(pool.clone()).with_open_limit(settings.quotas.max_open_commands),

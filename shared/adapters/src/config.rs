@@ -113,6 +113,12 @@ pub struct OverloadSettings {
     /// due for dispatch has waited longer than this and a pump is alive.
     /// `0`: never.
     pub max_oldest_due_ms: u64,
+    /// Shed while this many commands of all tenants are in flight in Temporal
+    /// (claimed or dispatched, not yet final): the queue inside Temporal's
+    /// task queue and the worker's slots, which no pump line shows. Set it
+    /// near what the workers finish per second times the wait you accept
+    /// there. `0`: never.
+    pub max_in_flight_commands: u32,
     /// A pump heartbeat older than this counts as no pump.
     pub heartbeat_fresh_ms: u64,
     /// The `Retry-After` of a 503 `overloaded`.
@@ -126,6 +132,7 @@ impl Default for OverloadSettings {
             max_open_commands: 20000,
             max_head_wait_ms: 1000,
             max_oldest_due_ms: 30000,
+            max_in_flight_commands: 0,
             heartbeat_fresh_ms: 5000,
             retry_after_secs: 1,
         }

@@ -923,7 +923,7 @@ async fn only_the_worker_may_list_views_to_rebuild_and_it_learns_ids_only() {
 }
 
 /// Issue 15: the overload reading and the pump heartbeats. `platform_load()`
-/// crosses tenants but answers three numbers only, and only the gateway may
+/// crosses tenants but answers a few numbers only, and only the gateway may
 /// call it; `pump_heartbeats` holds no tenant data, and only the pump may
 /// read or write it.
 #[tokio::test]
@@ -946,20 +946,44 @@ async fn only_the_gateway_may_read_the_load_and_only_the_pump_may_touch_heartbea
         .await
         .unwrap();
     assert_eq!(load.open_commands, 2);
+    // The four-argument form (migration 000042) adds the count in flight
+    // across tenants: both seeded commands are pending, then one is dispatched.
+    #[derive(QueryableByName, Debug)]
+    struct InFlight {
+        #[diesel(sql_type = BigInt)]
+        open_commands: i64,
+        #[diesel(sql_type = BigInt)]
+        in_flight: i64,
+    }
+    let in_flight = "SELECT open_commands, in_flight FROM platform_load(100, 5000, 100, 30000)";
+    let before: InFlight = diesel::sql_query(in_flight)
+        .get_result(&mut gateway)
+        .await
+        .unwrap();
+    assert_eq!((before.open_commands, before.in_flight), (2, 0));
+    conn_begin_as(&mut owner, b).await;
+    owner
+        .batch_execute("UPDATE commands SET status = 'dispatched', updated_at = now(); COMMIT")
+        .await
+        .unwrap();
+    let after: InFlight = diesel::sql_query(in_flight)
+        .get_result(&mut gateway)
+        .await
+        .unwrap();
+    assert_eq!((after.open_commands, after.in_flight), (2, 1));
     for role in [DbRole::Pump, DbRole::Worker, DbRole::Realtime] {
         let mut conn = connect(&db, role).await;
-        let outcome = attempt(
-            &mut conn,
-            None,
+        for sql in [
             "SELECT open_commands AS n FROM platform_load(100, 5000)",
-            true,
-        )
-        .await;
-        assert!(
-            is_denied(&outcome),
-            "{} may not read the load: {outcome:?}",
-            role.role_name()
-        );
+            "SELECT in_flight AS n FROM platform_load(100, 5000, 100, 30000)",
+        ] {
+            let outcome = attempt(&mut conn, None, sql, true).await;
+            assert!(
+                is_denied(&outcome),
+                "{} may not read the load ({sql}): {outcome:?}",
+                role.role_name()
+            );
+        }
     }
 
     let beat = "INSERT INTO pump_heartbeats (pump_id) VALUES (gen_random_uuid())";

@@ -14,7 +14,7 @@ use temporalio_client::{
     Client, WorkflowDescribeOptions, WorkflowIdReusePolicy, WorkflowSignalOptions,
     WorkflowStartOptions,
 };
-use temporalio_common::MemoValues;
+use temporalio_common::{MemoValues, Priority};
 
 /// Memo key of the command's correlation id.
 pub const MEMO_CORRELATION_ID: &str = "correlationId";
@@ -91,8 +91,15 @@ enum Target {
 }
 
 impl TemporalScheduler {
+    /// Every workflow carries its tenant as fairness key: with fairness on in
+    /// the server (`matching.enableFairness`, scripts/lib.sh), Temporal's
+    /// matching deals the task queue's tasks round robin over tenants, as
+    /// the pump deals start slots, instead of one FIFO for all (a tenant's
+    /// commands in flight then never sit ahead of another tenant's next
+    /// workflow or activity task). Without it the key is carried and ignored.
     fn options(
         &self,
+        tenant: TenantId,
         id: &str,
         reuse: WorkflowIdReusePolicy,
         memo: MemoValues,
@@ -100,6 +107,7 @@ impl TemporalScheduler {
         WorkflowStartOptions::new(self.task_queue.clone(), id.to_owned())
             .id_reuse_policy(reuse)
             .memo(memo)
+            .priority(Priority::builder().fairness_key(tenant.to_string()).build())
             .build()
     }
 
@@ -209,16 +217,16 @@ impl JobScheduler for TemporalScheduler {
         let once = WorkflowIdReusePolicy::RejectDuplicate;
         match Route::of(command_type) {
             Route::Command => {
-                let options = self.options(&workflow_id(tenant, command), once, memo);
+                let options = self.options(tenant, &workflow_id(tenant, command), once, memo);
                 self.start(CommandWorkflow::run, input, options).await
             }
             Route::StartProvisioning => {
-                let options = self.options(&provision_workflow_id(tenant), once, memo);
+                let options = self.options(tenant, &provision_workflow_id(tenant), once, memo);
                 self.start(TenantProvisioning::run, input, options).await
             }
             Route::StartOffboarding => {
                 let reuse = WorkflowIdReusePolicy::AllowDuplicate;
-                let options = self.options(&offboard_workflow_id(tenant), reuse, memo);
+                let options = self.options(tenant, &offboard_workflow_id(tenant), reuse, memo);
                 self.start(TenantOffboarding::run, input, options).await
             }
             Route::SignalCancel => {
@@ -242,7 +250,8 @@ impl JobScheduler for TemporalScheduler {
                     .await?;
                 match target {
                     Target::Closed => {
-                        let options = self.options(&update_workflow_id(command), once, memo);
+                        let options =
+                            self.options(tenant, &update_workflow_id(command), once, memo);
                         self.start(TenantUpdate::run, input, options).await
                     }
                     other => Self::signalled(id, other, "provisioning_over"),

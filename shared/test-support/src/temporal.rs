@@ -98,6 +98,9 @@ impl OwnedTemporal {
                 "matching.numTaskqueueReadPartitions=1",
                 "--dynamic-config-value",
                 "matching.numTaskqueueWritePartitions=1",
+                // Tenant fairness, as scripts/lib.sh's servers run.
+                "--dynamic-config-value",
+                "matching.enableFairness=true",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -15,6 +15,11 @@
 //!   long the oldest command due for dispatch has waited, among tenants with
 //!   nothing in flight (a tenant held at `pump.max_in_flight_per_tenant`
 //!   waits for its own commands, not for the platform).
+//! - `max_in_flight_commands`: all tenants' commands claimed or dispatched and
+//!   not yet final. Near the sustainable rate the pump keeps up and its line
+//!   stays short while the queue builds inside Temporal's task queue and the
+//!   worker's slots; the rows in flight are that queue, seen from PostgreSQL.
+//!   It holds with or without a live pump (what is in flight runs without one).
 //!
 //! Both wait rules apply only while a pump heartbeat is fresh. With no pump
 //! alive (stopped, restarting, or none yet) commands wait durably, as they
@@ -47,6 +52,10 @@ pub(crate) struct Reading {
     /// Over fresh heartbeats only; `None` when no pump is alive.
     #[diesel(sql_type = Nullable<BigInt>)]
     pub(crate) head_wait_ms: Option<i64>,
+    /// Commands claimed or dispatched and not final, counted up to
+    /// `max_in_flight_commands` + 1.
+    #[diesel(sql_type = BigInt)]
+    pub(crate) in_flight: i64,
 }
 
 /// Why new work is shed (the `rule` label of `kitchen_commands_shed_total`).
@@ -58,6 +67,8 @@ pub(crate) enum Shed {
     HeadWait,
     /// A command due for dispatch waited past `max_oldest_due_ms` with a pump alive.
     DispatchLag,
+    /// `max_in_flight_commands` reached: work queues inside Temporal.
+    InFlight,
 }
 
 impl Shed {
@@ -66,6 +77,7 @@ impl Shed {
             Shed::OpenCommands => "open_commands",
             Shed::HeadWait => "head_wait",
             Shed::DispatchLag => "dispatch_lag",
+            Shed::InFlight => "in_flight",
         }
     }
 }
@@ -75,6 +87,10 @@ pub(crate) fn shed_reason(reading: &Reading, settings: &OverloadSettings) -> Opt
     let max_open = i64::from(settings.max_open_commands);
     if max_open > 0 && reading.open_commands >= max_open {
         return Some(Shed::OpenCommands);
+    }
+    let max_in_flight = i64::from(settings.max_in_flight_commands);
+    if max_in_flight > 0 && reading.in_flight >= max_in_flight {
+        return Some(Shed::InFlight);
     }
     let fresh = settings.heartbeat_fresh_ms as i64;
     let pump_alive = reading.heartbeat_age_ms.is_some_and(|age| age <= fresh);
@@ -93,6 +109,9 @@ pub(crate) fn shed_reason(reading: &Reading, settings: &OverloadSettings) -> Opt
 #[derive(Clone, Debug)]
 pub(crate) struct LoadGauge {
     settings: OverloadSettings,
+    /// A claim or dispatch older than this no longer counts in flight
+    /// (`pump.stale_claim_secs`, as in the pump's own cap).
+    stale_after: Duration,
     /// The last reading and when it was taken.
     last: Arc<RwLock<Option<(Reading, Instant)>>>,
 }
@@ -102,9 +121,10 @@ pub(crate) struct LoadGauge {
 const STALE_AFTER_REFRESHES: u32 = 8;
 
 impl LoadGauge {
-    pub(crate) fn new(settings: &OverloadSettings) -> Self {
+    pub(crate) fn new(settings: &OverloadSettings, stale_after: Duration) -> Self {
         Self {
             settings: settings.clone(),
+            stale_after,
             last: Arc::default(),
         }
     }
@@ -115,7 +135,10 @@ impl LoadGauge {
 
     fn is_on(&self) -> bool {
         let s = &self.settings;
-        s.max_open_commands > 0 || s.max_head_wait_ms > 0 || s.max_oldest_due_ms > 0
+        s.max_open_commands > 0
+            || s.max_head_wait_ms > 0
+            || s.max_oldest_due_ms > 0
+            || s.max_in_flight_commands > 0
     }
 
     /// Reads the load every `refresh_ms` until `shutdown` (nothing when every
@@ -133,7 +156,7 @@ impl LoadGauge {
                     _ = tick.tick() => {}
                     () = shutdown.wait() => break,
                 }
-                match read(&pool, &gauge.settings).await {
+                match read(&pool, &gauge.settings, gauge.stale_after).await {
                     Ok(reading) => {
                         metrics.observe_load(&reading);
                         *gauge.last.write().unwrap_or_else(|p| p.into_inner()) =
@@ -170,17 +193,23 @@ impl LoadGauge {
 async fn read(
     pool: &PgPool,
     settings: &OverloadSettings,
+    stale_after: Duration,
 ) -> Result<Reading, Box<dyn std::error::Error + Send + Sync>> {
     let mut conn = pool.get().await?;
     // One more than the bound is enough to know it is reached.
     let cap = i32::try_from(settings.max_open_commands.saturating_add(1)).unwrap_or(i32::MAX);
     let fresh = i32::try_from(settings.heartbeat_fresh_ms).unwrap_or(i32::MAX);
+    let in_flight_cap =
+        i32::try_from(settings.max_in_flight_commands.saturating_add(1)).unwrap_or(i32::MAX);
+    let stale_ms = i32::try_from(stale_after.as_millis()).unwrap_or(i32::MAX);
     let reading = diesel::sql_query(
-        "SELECT open_commands, oldest_due_ms, heartbeat_age_ms, head_wait_ms
-         FROM platform_load($1, $2)",
+        "SELECT open_commands, oldest_due_ms, heartbeat_age_ms, head_wait_ms, in_flight
+         FROM platform_load($1, $2, $3, $4)",
     )
     .bind::<Integer, _>(cap)
     .bind::<Integer, _>(fresh)
+    .bind::<Integer, _>(in_flight_cap)
+    .bind::<Integer, _>(stale_ms)
     .get_result(&mut conn)
     .await?;
     Ok(reading)
@@ -206,7 +235,36 @@ mod tests {
             oldest_due_ms: due,
             heartbeat_age_ms: heartbeat,
             head_wait_ms: heartbeat.map(|_| 0),
+            in_flight: 0,
         }
+    }
+
+    #[test]
+    fn a_queue_inside_temporal_sheds_with_or_without_a_pump() {
+        let s = OverloadSettings {
+            max_in_flight_commands: 32,
+            ..settings()
+        };
+        let quick_line = reading(40, Some(5), Some(500));
+        for (in_flight, heartbeat, shed) in [
+            (31, Some(500), None),
+            (32, Some(500), Some(Shed::InFlight)),
+            // What is in flight runs without a pump, so the count still holds.
+            (32, None, Some(Shed::InFlight)),
+        ] {
+            let r = Reading {
+                in_flight,
+                heartbeat_age_ms: heartbeat,
+                ..quick_line
+            };
+            assert_eq!(shed_reason(&r, &s), shed, "{in_flight} in flight");
+        }
+        // Off by default.
+        let r = Reading {
+            in_flight: 1_000_000,
+            ..quick_line
+        };
+        assert_eq!(shed_reason(&r, &settings()), None);
     }
 
     #[test]
@@ -258,10 +316,12 @@ mod tests {
             max_open_commands: 0,
             max_head_wait_ms: 0,
             max_oldest_due_ms: 0,
+            max_in_flight_commands: 0,
             ..settings()
         };
         let worst = Reading {
             head_wait_ms: Some(60_000),
+            in_flight: 1_000_000,
             ..reading(1_000_000, Some(60_000), Some(0))
         };
         assert_eq!(shed_reason(&worst, &s), None);

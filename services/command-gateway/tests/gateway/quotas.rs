@@ -251,6 +251,59 @@ async fn past_the_global_open_bound_posts_get_503_and_write_nothing_until_work_f
 }
 
 #[tokio::test]
+async fn commands_in_flight_past_the_bound_shed_every_tenant_until_they_finish() {
+    let gateway = Gateway::start(|s| {
+        overload(s, 0, 0, 0);
+        s.overload.max_in_flight_commands = 2;
+    })
+    .await;
+    let (a, b) = (
+        gateway.db.active_tenant().await,
+        gateway.db.active_tenant().await,
+    );
+    for tenant in [a, a, b] {
+        assert_eq!(gateway.post(tenant).await.status, StatusCode::ACCEPTED);
+    }
+    // Three open commands, none in flight: the queue is not in Temporal.
+    poll::holds(
+        Duration::from_millis(300),
+        "pending commands are not in flight",
+        || async { gateway.post(b).await.status == StatusCode::ACCEPTED },
+    )
+    .await;
+    // Two of them dispatched (in Temporal's queue, as far as PostgreSQL knows):
+    // the bound is reached, and every tenant is shed, b too.
+    gateway
+        .db
+        .execute_as_worker(
+            a,
+            "UPDATE commands SET status = 'dispatched', updated_at = now()",
+        )
+        .await;
+    let shed = gateway.until_refused(b, "in flight past the bound").await;
+    assert_refused(&shed, 503, "overloaded");
+    let before = gateway.commands_of(b).await;
+    assert_refused(&gateway.post(b).await, 503, "overloaded");
+    assert_eq!(gateway.commands_of(b).await, before, "nothing written");
+    assert!(gateway
+        .metrics()
+        .await
+        .contains("kitchen_commands_shed_total{rule=\"in_flight\"}"));
+    // One of them finishes: under the bound again.
+    gateway
+        .db
+        .execute_as_worker(
+            a,
+            "UPDATE commands SET status = 'succeeded'
+             WHERE id IN (SELECT id FROM commands WHERE status = 'dispatched' LIMIT 1)",
+        )
+        .await;
+    gateway
+        .until_accepted(b, "accepted once work finishes")
+        .await;
+}
+
+#[tokio::test]
 async fn a_dispatch_lag_sheds_only_while_a_pump_heartbeat_is_fresh() {
     let gateway = Gateway::start(|s| overload(s, 0, 0, 200)).await;
     let tenant = gateway.db.active_tenant().await;
