@@ -1004,3 +1004,91 @@ async fn only_the_gateway_may_read_the_load_and_only_the_pump_may_touch_heartbea
         }
     }
 }
+
+/// One `OrderCreated` appended to `stream` of `tenant` at `expected` through
+/// `append_events()` (migration 2026-11-25-000043), with one view change.
+fn append_sql(tenant: Uuid, stream: Uuid, expected: i64) -> String {
+    format!(
+        "SELECT count(*) AS n FROM append_events('{tenant}', '{stream}', 'order', {expected}, now(),
+             ARRAY[gen_random_uuid()], ARRAY['OrderCreated'], ARRAY[1], ARRAY['{{}}'::jsonb],
+             ARRAY[gen_random_uuid()], ARRAY[gen_random_uuid()], ARRAY['{{}}'::jsonb],
+             '{{}}'::jsonb, 1, ARRAY['orderBoard'], ARRAY[1],
+             ARRAY['orderBoard'], ARRAY['{stream}'], ARRAY['put'], ARRAY['{{\"x\": 1}}'::jsonb],
+             ARRAY[0::bigint])"
+    )
+}
+
+#[tokio::test]
+async fn the_one_statement_append_writes_the_named_tenant_only_for_the_worker_and_leaves_nothing_set(
+) {
+    let db = TestDb::new().await.unwrap();
+    let (a, b, stream) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut owner = connect(&db, DbRole::Owner).await;
+    seed(&mut owner, b).await;
+    let b_before = fingerprint(&mut owner, b).await;
+
+    // No other role may call it, whatever tenant is set.
+    for role in [DbRole::Gateway, DbRole::Pump, DbRole::Realtime] {
+        let mut conn = connect(&db, role).await;
+        let outcome = attempt(&mut conn, Some(a), &append_sql(a, stream, 0), true).await;
+        assert!(
+            is_denied(&outcome),
+            "{} may not append: {outcome:?}",
+            role.role_name()
+        );
+    }
+
+    // In a transaction of tenant A, naming tenant B is refused.
+    let mut worker = connect(&db, DbRole::Worker).await;
+    let outcome = attempt(&mut worker, Some(a), &append_sql(b, stream, 0), true).await;
+    assert!(
+        matches!(&outcome, Outcome::Denied(m) if m.contains("another tenant")),
+        "{outcome:?}"
+    );
+
+    // On its own it is its own transaction, of the tenant it names.
+    let n: Count = diesel::sql_query(append_sql(a, stream, 0))
+        .get_result(&mut worker)
+        .await
+        .unwrap();
+    assert_eq!(n.n, 1);
+    let setting: Count = diesel::sql_query(
+        "SELECT length(coalesce(current_setting('app.tenant_id', true), ''))::bigint AS n",
+    )
+    .get_result(&mut worker)
+    .await
+    .unwrap();
+    assert_eq!(setting.n, 0, "the statement's tenant does not outlive it");
+
+    // A stale version is refused by name and writes nothing (seq 1 stays the head).
+    let err = diesel::sql_query(append_sql(a, stream, 0))
+        .get_result::<Count>(&mut worker)
+        .await
+        .map(|c| c.n)
+        .unwrap_err();
+    match &err {
+        diesel::result::Error::DatabaseError(_, info) => {
+            assert_eq!(info.constraint_name(), Some("append_expected_version"));
+            assert_eq!(info.details(), Some("1"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    conn_begin_as(&mut owner, a).await;
+    for (sql, expected) in [
+        ("SELECT count(*) AS n FROM events", 1),
+        ("SELECT max(seq) AS n FROM events", 1),
+        ("SELECT max(last_seq) AS n FROM tenant_sequences", 1),
+        ("SELECT max(version) AS n FROM aggregates", 1),
+        ("SELECT count(*) AS n FROM view_rows WHERE seq = 1", 1),
+    ] {
+        let got: Count = diesel::sql_query(sql).get_result(&mut owner).await.unwrap();
+        assert_eq!(got.n, expected, "{sql}");
+    }
+    owner.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        fingerprint(&mut owner, b).await,
+        b_before,
+        "tenant B untouched"
+    );
+}

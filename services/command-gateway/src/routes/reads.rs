@@ -1,9 +1,10 @@
 //! Hydration: `GET /v1/snapshot` (every aggregate and the seq it is consistent
 //! at) and `GET /v1/events?after=N&limit=M` (the log after N, in seq order).
 
+use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
 use kitchen_adapters::edge::{ApiError, Query};
-use kitchen_adapters::postgres::read_model::tenant_snapshot;
+use kitchen_adapters::postgres::read_model::{tenant_snapshot_json, SnapshotBody};
 use kitchen_domain::ports::{EventStore, StoreError};
 use kitchen_domain::Seq;
 use kitchen_wire::{EventView, EventsPage, SnapshotView, TenantSnapshotView};
@@ -36,9 +37,19 @@ pub(crate) async fn snapshot(
     Authenticated(caller): Authenticated,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let snapshot = tenant_snapshot(&state.pool, caller.tenant)
+    // PostgreSQL wrote the body (snapshots at their current shape pass through
+    // as stored); only a tenant with a snapshot to rebuild is encoded here.
+    let snapshot = match tenant_snapshot_json(&state.pool, caller.tenant)
         .await
-        .map_err(store_error)?;
+        .map_err(store_error)?
+    {
+        SnapshotBody::Json(body) => {
+            return Ok(HttpResponse::Ok()
+                .content_type(ContentType::json())
+                .body(body))
+        }
+        SnapshotBody::Decoded(snapshot) => snapshot,
+    };
     Ok(HttpResponse::Ok().json(TenantSnapshotView {
         seq: snapshot.seq.get(),
         epoch: snapshot.epoch,

@@ -65,30 +65,49 @@ impl PgFailure {
     }
 }
 
+/// `append_events()`: the stream is at another version than expected.
+const APPEND_EXPECTED_VERSION: &str = "append_expected_version";
+/// `append_events()`: the stream exists as another aggregate type.
+const APPEND_AGGREGATE_TYPE: &str = "append_aggregate_type";
+
 /// Maps a database error by the constraint it names.
 pub(crate) fn classify(e: DieselError, attempt: Option<AppendAttempt<'_>>) -> StoreError {
-    match e {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-            match (info.constraint_name(), attempt) {
-                // Only reachable if something bypasses the tenant lock; the
-                // stream's actual version is not known here.
-                (Some("events_stream_version_key"), Some(attempt)) => StoreError::Conflict {
-                    aggregate_id: attempt.stream.aggregate_id,
-                    expected: attempt.expected,
-                    actual: None,
-                },
-                // Under row-level security PostgreSQL leaves the key out of
-                // the detail, so the id is known only for a one-event append.
-                (Some("events_pkey"), attempt) => StoreError::DuplicateEvent {
-                    id: duplicate_id(info.details()).or(attempt.and_then(|a| a.only_event)),
-                },
-                _ => StoreError::Unavailable(Box::new(DieselError::DatabaseError(
-                    DatabaseErrorKind::UniqueViolation,
-                    info,
-                ))),
+    let DieselError::DatabaseError(kind, info) = e else {
+        return StoreError::Unavailable(Box::new(e));
+    };
+    match (kind, info.constraint_name(), attempt) {
+        // `append_events()` refuses with these names and the stream's actual
+        // type or version in DETAIL (migration 000043).
+        (_, Some(APPEND_AGGREGATE_TYPE), Some(attempt)) => StoreError::AggregateTypeMismatch {
+            aggregate_id: attempt.stream.aggregate_id,
+            expected: attempt.stream.aggregate_type.clone(),
+            actual: info.details().unwrap_or_default().to_owned(),
+        },
+        (_, Some(APPEND_EXPECTED_VERSION), Some(attempt)) => StoreError::Conflict {
+            aggregate_id: attempt.stream.aggregate_id,
+            expected: attempt.expected,
+            actual: info
+                .details()
+                .and_then(|d| d.parse().ok())
+                .and_then(|v| Version::new(v).ok()),
+        },
+        // Only reachable if something bypasses the tenant lock; the stream's
+        // actual version is not known here.
+        (DatabaseErrorKind::UniqueViolation, Some("events_stream_version_key"), Some(attempt)) => {
+            StoreError::Conflict {
+                aggregate_id: attempt.stream.aggregate_id,
+                expected: attempt.expected,
+                actual: None,
             }
         }
-        other => StoreError::Unavailable(Box::new(other)),
+        // Under row-level security PostgreSQL leaves the key out of the
+        // detail, so the id is known only for a one-event append.
+        (DatabaseErrorKind::UniqueViolation, Some("events_pkey"), attempt) => {
+            StoreError::DuplicateEvent {
+                id: duplicate_id(info.details()).or(attempt.and_then(|a| a.only_event)),
+            }
+        }
+        _ => StoreError::Unavailable(Box::new(DieselError::DatabaseError(kind, info))),
     }
 }
 

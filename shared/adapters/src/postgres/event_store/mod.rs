@@ -17,9 +17,9 @@ pub(crate) use errors::PgFailure;
 pub(crate) use rows::AggregateRow;
 pub(crate) use sql::{append_in_tx, load_in_tx, read_in_tx, rewrite_snapshot_in_tx, stream_events};
 
-use super::tenant_tx::in_tenant_tx;
+use super::tenant_tx::{in_tenant_tx, TxError};
 use super::PgPool;
-use errors::AppendAttempt;
+use sql::Views;
 
 /// Maps a database error of a statement that is not an append.
 pub(crate) fn classify_db_error(e: diesel::result::Error) -> StoreError {
@@ -73,22 +73,28 @@ impl EventStore for PgEventStore {
         snapshot: Value,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         check_append(stream, &new_events)?;
-        let attempt = AppendAttempt::new(stream, expected, &new_events);
-        let read_models = self.read_models;
-        in_tenant_tx(&self.pool, tenant, |conn| {
-            async move {
-                let (events, snapshot) = (&new_events, &snapshot);
-                Ok::<_, PgFailure>(if read_models {
-                    append_in_tx(conn, tenant, stream, expected, events, snapshot).await?
-                } else {
-                    sql::append_events_in_tx(conn, tenant, stream, expected, events, snapshot)
-                        .await?
-                })
-            }
-            .scope_boxed()
-        })
+        let views = if self.read_models {
+            Views::Maintained
+        } else {
+            Views::Skipped
+        };
+        // No BEGIN/COMMIT around it: the one statement is its own transaction
+        // and sets its tenant itself (one round trip instead of five).
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(TxError::from(e))))?;
+        sql::append_events(
+            &mut conn,
+            tenant,
+            stream,
+            expected,
+            &new_events,
+            &snapshot,
+            views,
+        )
         .await
-        .map_err(|f| f.into_store_error(Some(attempt)))
     }
 
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, aggregate_id = %stream.aggregate_id))]

@@ -1,17 +1,16 @@
 //! The event store's statements, each usable inside a caller's tenant
 //! transaction (the worker's unit of work runs them in its own).
 //!
-//! An append is three statements: bump the tenant's `tenant_sequences` row (its
-//! row lock serialises appends per tenant, so seqs are gapless and
-//! commit-ordered), then, under that lock, check the stream version, insert the
-//! events (one NOTIFY) and upsert the snapshot in one statement, then apply
-//! every projection's changes in one more (`postgres::views`).
+//! An append is ONE statement, `append_events()` (migration 000043): it bumps
+//! the tenant's `tenant_sequences` row (its row lock serialises appends per
+//! tenant, so seqs are gapless and commit-ordered), then, under that lock,
+//! checks the stream version, inserts the events (one NOTIFY), upserts the
+//! snapshot and applies every projection's changes (computed here, by the
+//! domain's projections, before the round trip).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{
-    Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
-};
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use kitchen_domain::envelope::{LoadedStream, NewEvent, RecordedEvent, Snapshot, StreamRef};
 use kitchen_domain::ports::{snapshot_version, StoreError};
@@ -23,58 +22,23 @@ use super::rows::{recorded_all, AggregateRow, EventRow};
 use crate::postgres::schema::{aggregates, events, tenant_sequences};
 use crate::postgres::Prepared;
 
-/// Checks the stream version, inserts the events and upserts the snapshot in
-/// ONE statement (one round trip, one NOTIFY). It runs after the tenant lock is
-/// taken, so its snapshot of `aggregates` already sees every earlier append of
-/// the tenant: the check is exact. One row comes back per inserted event, or a
-/// single row with a NULL seq when the check failed (nothing was written).
-const APPEND_SQL: &str = "\
-WITH current AS MATERIALIZED (
-    SELECT type AS aggregate_type, version FROM aggregates WHERE tenant_id = $1 AND id = $2
-), verdict AS MATERIALIZED (
-    SELECT (SELECT aggregate_type FROM current) AS actual_type,
-           COALESCE((SELECT version FROM current), 0) AS actual_version
-), accepted AS MATERIALIZED (
-    SELECT 1 FROM verdict WHERE actual_version = $4 AND (actual_type IS NULL OR actual_type = $3)
-), inserted AS (
-    INSERT INTO events (tenant_id, id, aggregate_type, aggregate_id, version, seq, type,
-                        schema_version, payload, causation_id, correlation_id, metadata)
-    SELECT $1, e.id, $3, $2, $4 + e.n, $5 + e.n - 1, e.event_type, e.schema_version, e.payload,
-           e.causation_id, e.correlation_id, e.metadata
-    FROM unnest($6::uuid[], $7::text[], $8::int4[], $9::jsonb[], $10::uuid[], $11::uuid[], $12::jsonb[])
-         WITH ORDINALITY AS e(id, event_type, schema_version, payload, causation_id, correlation_id, metadata, n)
-    WHERE EXISTS (SELECT 1 FROM accepted)
-    RETURNING seq, created_at
-), snapshot AS (
-    INSERT INTO aggregates (tenant_id, id, type, snapshot, version, seq, schema_version)
-    SELECT $1, $2, $3, $13, $4 + $14, $5 + $14 - 1, $15 FROM accepted
-    ON CONFLICT (tenant_id, id) DO UPDATE
-        SET snapshot = EXCLUDED.snapshot, version = EXCLUDED.version, seq = EXCLUDED.seq,
-            schema_version = EXCLUDED.schema_version, updated_at = now()
-)
-SELECT verdict.actual_type, verdict.actual_version, inserted.seq, inserted.created_at
-FROM verdict LEFT JOIN inserted ON true";
+/// The whole append in ONE statement (`append_events()`, migration 000043):
+/// the tenant's lock and seqs, the version check under it, the events (one
+/// NOTIFY), the snapshot and the views. Run on its own it is one round trip
+/// and its own transaction (the function sets the tenant for it); inside a
+/// tenant transaction it joins it.
+const APPEND_SQL: &str = "SELECT append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+$12, $13, $14, $15, $16, $17, $18, $19, $20, $21) AS first_seq";
 
-/// A row of `APPEND_SQL`'s answer.
 #[derive(QueryableByName)]
-struct AppendRow {
-    #[diesel(sql_type = Nullable<Text>)]
-    actual_type: Option<String>,
+struct FirstSeq {
     #[diesel(sql_type = BigInt)]
-    actual_version: i64,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    seq: Option<i64>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    created_at: Option<DateTime<Utc>>,
+    first_seq: i64,
 }
 
 /// One field of every event, as an array bind of `APPEND_SQL`.
 fn column<'a, T>(events: &'a [NewEvent], field: impl Fn(&'a NewEvent) -> T) -> Vec<T> {
     events.iter().map(field).collect()
-}
-
-fn missing_row(what: String) -> StoreError {
-    StoreError::CorruptRow(what)
 }
 
 pub(crate) fn type_mismatch(stream: &StreamRef, actual: String) -> StoreError {
@@ -85,10 +49,59 @@ pub(crate) fn type_mismatch(stream: &StreamRef, actual: String) -> StoreError {
     }
 }
 
-/// The body of `append`, inside the caller's tenant transaction: three round
-/// trips, all kept prepared. The tenant's lock is held from the first
-/// statement to the commit. On any error the caller MUST roll back: the seq
-/// counter was already bumped.
+/// Whether an append maintains the read models: always, except in the
+/// benchmark's baseline (`PgEventStore::without_read_models`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Views {
+    Maintained,
+    Skipped,
+}
+
+/// The events as they will be recorded, with stand-in seqs `1..=n` (see
+/// [`crate::postgres::views::append_changes`]) and the append's time.
+fn to_record(
+    tenant: TenantId,
+    stream: &StreamRef,
+    expected: Version,
+    new_events: &[NewEvent],
+    created_at: DateTime<Utc>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    new_events
+        .iter()
+        .zip(1i64..)
+        .map(|(e, n)| {
+            Ok(RecordedEvent {
+                tenant_id: tenant,
+                id: e.id,
+                aggregate_type: stream.aggregate_type.clone(),
+                aggregate_id: stream.aggregate_id,
+                version: Version::new(expected.get() + n).map_err(corrupt)?,
+                seq: Seq::new(n).map_err(corrupt)?,
+                event_type: e.event_type.clone(),
+                schema_version: e.schema_version,
+                payload: e.payload.clone(),
+                causation_id: e.causation_id,
+                correlation_id: e.correlation_id,
+                metadata: e.metadata.clone(),
+                created_at,
+            })
+        })
+        .collect()
+}
+
+/// The append's time, at the database's precision (microseconds), so the
+/// recorded events equal what a later read returns.
+fn append_time() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// An append in one statement and round trip: inside the caller's tenant
+/// transaction (the worker's unit of work), or on its own on a connection
+/// with no transaction open (then it is its own transaction, committed when
+/// the answer has been read to its end). A refused append (conflict, type
+/// mismatch, duplicate event) writes nothing; inside a transaction the caller
+/// MUST roll back (the statement failed).
 pub(crate) async fn append_in_tx(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
@@ -97,55 +110,47 @@ pub(crate) async fn append_in_tx(
     new_events: &[NewEvent],
     snapshot: &Value,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let recorded =
-        append_events_in_tx(conn, tenant, stream, expected, new_events, snapshot).await?;
-    // 3. The read models, still under the lock: "view at seq N" is exact.
-    crate::postgres::views::apply_append(conn, tenant, &recorded).await?;
-    Ok(recorded)
+    append_events(
+        conn,
+        tenant,
+        stream,
+        expected,
+        new_events,
+        snapshot,
+        Views::Maintained,
+    )
+    .await
 }
 
-/// Statements 1 and 2 of an append: the events and the snapshot, no views.
-/// Only `append_in_tx` and the benchmark's baseline call it.
-pub(crate) async fn append_events_in_tx(
+/// See [`append_in_tx`]; `views` skips the read models only for the
+/// benchmark's baseline.
+pub(crate) async fn append_events(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     stream: &StreamRef,
     expected: Version,
     new_events: &[NewEvent],
     snapshot: &Value,
+    views: Views,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let attempt = Some(AppendAttempt::new(stream, expected, new_events));
     let schema_version = snapshot_version(stream)?;
-    let count = new_events.len() as i64;
-    // 1. Take the tenant's lock and reserve seqs. Everything after this line runs
-    //    with every other append of this tenant waiting, in commit order.
-    let last_seq: i64 = Prepared(
-        diesel::insert_into(tenant_sequences::table)
-            .values((
-                tenant_sequences::tenant_id.eq(tenant.as_uuid()),
-                tenant_sequences::last_seq.eq(count),
-            ))
-            .on_conflict(tenant_sequences::tenant_id)
-            .do_update()
-            .set((
-                tenant_sequences::last_seq.eq(tenant_sequences::last_seq + count),
-                tenant_sequences::updated_at.eq(diesel::dsl::now),
-            ))
-            .returning(tenant_sequences::last_seq),
-    )
-    .get_result(conn)
-    .await
-    .map_err(|e| classify(e, attempt))?;
-    let first_seq = last_seq - count + 1;
-
-    // 2. Check, insert and snapshot in one statement.
-    let rows: Vec<AppendRow> = Prepared(
+    let created_at = append_time();
+    let mut recorded = to_record(tenant, stream, expected, new_events, created_at)?;
+    // The projections run here, before the round trip, on the stand-in seqs.
+    let changes = match views {
+        Views::Maintained => crate::postgres::views::append_changes(&recorded)?,
+        Views::Skipped => Default::default(),
+    };
+    // `get_results` reads the answer to its end (ReadyForQuery): on its own,
+    // the statement's commit is acknowledged in this same round trip.
+    let rows: Vec<FirstSeq> = Prepared(
         diesel::sql_query(APPEND_SQL)
             .bind::<SqlUuid, _>(tenant.as_uuid())
             .bind::<SqlUuid, _>(stream.aggregate_id.as_uuid())
             .bind::<Text, _>(&stream.aggregate_type)
             .bind::<BigInt, _>(expected.get())
-            .bind::<BigInt, _>(first_seq)
+            .bind::<Timestamptz, _>(created_at)
             .bind::<Array<SqlUuid>, _>(column(new_events, |e| e.id.as_uuid()))
             .bind::<Array<Text>, _>(column(new_events, |e| e.event_type.as_str()))
             .bind::<Array<Integer>, _>(column(new_events, |e| e.schema_version))
@@ -154,58 +159,26 @@ pub(crate) async fn append_events_in_tx(
             .bind::<Array<SqlUuid>, _>(column(new_events, |e| e.correlation_id.as_uuid()))
             .bind::<Array<Jsonb>, _>(column(new_events, |e| &e.metadata))
             .bind::<Jsonb, _>(snapshot)
-            .bind::<BigInt, _>(count)
-            .bind::<Integer, _>(schema_version),
+            .bind::<Integer, _>(schema_version)
+            .bind::<Array<Text>, _>(changes.names)
+            .bind::<Array<Integer>, _>(changes.versions)
+            .bind::<Array<Text>, _>(changes.projections)
+            .bind::<Array<Text>, _>(changes.keys)
+            .bind::<Array<Text>, _>(changes.kinds)
+            .bind::<Array<Jsonb>, _>(changes.docs)
+            .bind::<Array<BigInt>, _>(changes.offsets),
     )
-    .load(conn)
+    .get_results(conn)
     .await
     .map_err(|e| classify(e, attempt))?;
-    let verdict = rows
+    let first_seq = rows
         .as_slice()
         .first()
-        .ok_or_else(|| missing_row("append returned no row".into()))?;
-    match &verdict.actual_type {
-        Some(actual_type) if *actual_type != stream.aggregate_type => {
-            return Err(type_mismatch(stream, actual_type.clone()))
-        }
-        _ => {}
+        .map(|r| r.first_seq)
+        .ok_or_else(|| StoreError::CorruptRow("append returned no row".into()))?;
+    for (event, i) in recorded.iter_mut().zip(0i64..) {
+        event.seq = Seq::new(first_seq + i).map_err(corrupt)?;
     }
-    let actual = Version::new(verdict.actual_version).map_err(corrupt)?;
-    if actual != expected {
-        return Err(StoreError::Conflict {
-            aggregate_id: stream.aggregate_id,
-            expected,
-            actual: Some(actual),
-        });
-    }
-    let created_at = |seq: i64| {
-        rows.iter()
-            .find(|r| r.seq == Some(seq))
-            .and_then(|r| r.created_at)
-    };
-    let recorded = new_events
-        .iter()
-        .zip(0i64..)
-        .map(|(e, i)| {
-            let seq = first_seq + i;
-            Ok(RecordedEvent {
-                tenant_id: tenant,
-                id: e.id,
-                aggregate_type: stream.aggregate_type.clone(),
-                aggregate_id: stream.aggregate_id,
-                version: Version::new(expected.get() + i + 1).map_err(corrupt)?,
-                seq: Seq::new(seq).map_err(corrupt)?,
-                event_type: e.event_type.clone(),
-                schema_version: e.schema_version,
-                payload: e.payload.clone(),
-                causation_id: e.causation_id,
-                correlation_id: e.correlation_id,
-                metadata: e.metadata.clone(),
-                created_at: created_at(seq)
-                    .ok_or_else(|| missing_row(format!("append returned no row for seq {seq}")))?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(recorded)
 }
 

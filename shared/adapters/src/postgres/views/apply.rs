@@ -1,5 +1,7 @@
-//! Applying projection changes: one statement per append (and per rebuild
-//! batch), no read of the view by the caller. The changes come compacted from
+//! Applying projection changes, no read of the view by the caller: an
+//! append's are computed here and bound to its one statement
+//! (`append_events()`, migration 000043), a rebuild batch's applied by one
+//! statement here. The changes come compacted from
 //! the domain (one per key and projection), so each row is touched at most
 //! once per statement.
 
@@ -14,8 +16,9 @@ use serde_json::Value;
 use crate::postgres::event_store::classify_db_error;
 use crate::postgres::Prepared;
 
-/// The end of both statements: applies the changes bound as `$6..$10`
-/// (projection, key, kind, doc, seq) to the generations listed in `target`.
+/// The end of the rebuild statement: applies the changes bound as `$6..$10`
+/// (projection, key, kind, doc, seq) to the generations listed in `target`
+/// (`append_events()` holds the same SQL for an append).
 macro_rules! apply_changes {
     () => {
         "
@@ -42,31 +45,6 @@ change AS (
 SELECT count(*) AS applied FROM target"
     };
 }
-
-/// An append's view maintenance: every projection's ACTIVE generation built
-/// by the version this release runs moves to the new seq `$2`, and the changes
-/// go to it. A tenant's first append (`$3` = 1) starts its views (generation
-/// 1). A generation being rebuilt is not active: the rebuild catches it up
-/// itself, under the tenant's lock, before it switches.
-const APPEND_SQL: &str = concat!(
-    "WITH registry AS (
-    SELECT * FROM unnest($4::text[], $5::int4[]) AS r(projection, version)
-), live AS (
-    UPDATE view_heads h SET seq = $2, updated_at = now()
-    FROM registry r
-    WHERE h.tenant_id = $1 AND h.projection = r.projection AND h.version = r.version
-      AND h.state = 'active'
-    RETURNING h.projection, h.generation
-), born AS (
-    INSERT INTO view_heads (tenant_id, projection, generation, version, state, seq)
-    SELECT $1, r.projection, 1, r.version, 'active', $2 FROM registry r WHERE $3 = 1
-    ON CONFLICT DO NOTHING
-    RETURNING projection, generation
-), target AS (
-    SELECT projection, generation FROM live UNION ALL SELECT projection, generation FROM born
-), ",
-    apply_changes!()
-);
 
 /// A rebuild batch: the BUILDING generation `$4` of `$3` moves from `$5` to
 /// `$2` (only if it is still at `$5`: a stale runner's batch changes
@@ -122,41 +100,40 @@ fn invalid(events: &[RecordedEvent], e: ProjectionError) -> StoreError {
     }
 }
 
-/// Maintains every projection for the events just appended (the tenant's lock
-/// is held): the new head is the last event's seq.
-pub(crate) async fn apply_append(
-    conn: &mut AsyncPgConnection,
-    tenant: TenantId,
-    events: &[RecordedEvent],
-) -> Result<(), StoreError> {
-    let (Some(first), Some(last)) = (events.first(), events.last()) else {
-        return Ok(());
-    };
+/// What an append binds for its views (`append_events()`, migration 000043):
+/// the projections this release runs, at their versions, and every change the
+/// events make, each with the 0-based index of its event in the append (the
+/// events' seqs are known only inside the statement, under the tenant's lock).
+#[derive(Default)]
+pub(crate) struct AppendChanges {
+    pub(crate) names: Vec<&'static str>,
+    pub(crate) versions: Vec<i32>,
+    pub(crate) projections: Vec<&'static str>,
+    pub(crate) keys: Vec<String>,
+    pub(crate) kinds: Vec<&'static str>,
+    pub(crate) docs: Vec<Value>,
+    pub(crate) offsets: Vec<i64>,
+}
+
+/// The view changes of `events`, whose seqs are `1..=n` stand-ins for the
+/// seqs the append will get (a projection reads the seq only to order).
+/// The projections run before the one round trip of the append.
+pub(crate) fn append_changes(events: &[RecordedEvent]) -> Result<AppendChanges, StoreError> {
     let mut binds = Binds::default();
     for projection in PROJECTIONS {
         binds
             .add(projection, events)
             .map_err(|e| invalid(events, e))?;
     }
-    let names: Vec<&str> = PROJECTIONS.iter().map(|p| p.name).collect();
-    let versions: Vec<i32> = PROJECTIONS.iter().map(|p| p.version).collect();
-    let _: Applied = Prepared(
-        diesel::sql_query(APPEND_SQL)
-            .bind::<SqlUuid, _>(tenant.as_uuid())
-            .bind::<BigInt, _>(last.seq.get())
-            .bind::<BigInt, _>(first.seq.get())
-            .bind::<Array<Text>, _>(names)
-            .bind::<Array<Integer>, _>(versions)
-            .bind::<Array<Text>, _>(binds.projections)
-            .bind::<Array<Text>, _>(binds.keys)
-            .bind::<Array<Text>, _>(binds.kinds)
-            .bind::<Array<Jsonb>, _>(binds.docs)
-            .bind::<Array<BigInt>, _>(binds.seqs),
-    )
-    .get_result(conn)
-    .await
-    .map_err(classify_db_error)?;
-    Ok(())
+    Ok(AppendChanges {
+        names: PROJECTIONS.iter().map(|p| p.name).collect(),
+        versions: PROJECTIONS.iter().map(|p| p.version).collect(),
+        projections: binds.projections,
+        keys: binds.keys,
+        kinds: binds.kinds,
+        docs: binds.docs,
+        offsets: binds.seqs.into_iter().map(|seq| seq - 1).collect(),
+    })
 }
 
 /// Applies `events` (upcast by the projection) to the building `generation`

@@ -9,7 +9,7 @@ mod apply;
 pub mod read;
 pub mod rebuild;
 
-pub(crate) use apply::apply_append;
+pub(crate) use apply::append_changes;
 pub use read::{read_view, ViewAt, ViewReadError};
 pub use rebuild::{
     rebuild, rebuild_at_startup, Progress, RebuildError, RebuildOptions, RebuildOutcome,
