@@ -18,7 +18,7 @@ use kitchen_adapters::postgres::notify::{
     parse_command_outcome_notification, parse_events_notification, COMMAND_OUTCOMES_CHANNEL,
     EVENTS_CHANNEL,
 };
-use kitchen_adapters::postgres::stream::final_outcome;
+use kitchen_adapters::postgres::stream::{final_outcome, read_after};
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::ports::EventStore;
@@ -406,10 +406,11 @@ fn maybe_fetch(
         return;
     }
     room.fetching = true;
-    let (store, me) = (store.clone(), me.clone());
+    let (pool, me) = (store.pool().clone(), me.clone());
     tokio::spawn(async move {
         let after = Seq::new(fetched).unwrap_or(Seq::ZERO);
-        match store.read(tenant, after, FETCH_PAGE).await {
+        // One statement for the batch, whatever the number of sockets.
+        match read_after(&pool, tenant, after, FETCH_PAGE).await {
             Ok(events) => {
                 let up_to = events.last().map(|e| e.seq.get()).unwrap_or(fetched);
                 let frames = events

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use kitchen_adapters::auth::Caller;
-use kitchen_adapters::postgres::stream::log_head;
+use kitchen_adapters::postgres::stream::{log_head, read_after};
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_adapters::tenant_gate::{GateError, TenantGate};
-use kitchen_domain::ports::EventStore;
 use kitchen_domain::Seq;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -104,9 +103,7 @@ impl Socket {
     async fn send_from_table(&mut self, until: Option<i64>) -> Result<(), End> {
         loop {
             let after = Seq::new(self.last).unwrap_or(Seq::ZERO);
-            let page = self
-                .store
-                .read(self.caller.tenant, after, PAGE)
+            let page = read_after(self.store.pool(), self.caller.tenant, after, PAGE)
                 .await
                 .map_err(|e| {
                     tracing::warn!(cause = %e, "reading events for a socket failed");
