@@ -61,7 +61,11 @@ pub(crate) enum Out {
     /// The last frame. With `resume`, the reason becomes `resume_hint(why,
     /// last)`, `last` taken when the close is framed (so it names exactly the
     /// last event written before it).
-    Close { code: u16, why: String, resume: bool },
+    Close {
+        code: u16,
+        why: String,
+        resume: bool,
+    },
 }
 
 impl Out {
@@ -233,8 +237,7 @@ impl Outbox {
                 let mut shared = self.shared.borrow_mut();
                 if shared.body_gone {
                     Poll::Ready(Err(Refused::Gone))
-                } else if shared.control.is_empty() || shared.control_bytes + len <= CONTROL_LIMIT
-                {
+                } else if shared.control.is_empty() || shared.control_bytes + len <= CONTROL_LIMIT {
                     Poll::Ready(Ok(()))
                 } else {
                     shared_waker(&mut shared.session_waker, cx);
@@ -528,7 +531,10 @@ mod tests {
         // A live batch queued during the catch-up overlaps it.
         queue.try_send(batch(&[2, 3])).unwrap();
         for seq in 1..=2 {
-            outbox.send_event(seq, format!("e{seq}").into(), WAIT).await.unwrap();
+            outbox
+                .send_event(seq, format!("e{seq}").into(), WAIT)
+                .await
+                .unwrap();
         }
         outbox.send(Out::Text("ready".into()), WAIT).await.unwrap();
         let (frames, _) = written(&mut body);
@@ -549,7 +555,11 @@ mod tests {
         queue.try_send(batch(&[3])).unwrap();
         queue.try_send(batch(&[4])).unwrap();
         let (frames, _) = written(&mut body);
-        assert_eq!(frames, ["o1"], "an outcome whose events are out goes at once");
+        assert_eq!(
+            frames,
+            ["o1"],
+            "an outcome whose events are out goes at once"
+        );
         // Seq 2 is missing: the session reads it, sends both, goes live again.
         let Some(Handoff::Delivery(Delivery::Events(gap))) =
             futures_util::FutureExt::now_or_never(outbox.handoff())

@@ -153,6 +153,36 @@ impl Socket {
         }
     }
 
+    /// Checks that the client's place exists in the log (else `reset` and
+    /// 4009), sends what the table has after it, then `ready`, and lets the
+    /// connection frame live batches from then on.
+    async fn catch_up(&self, after: i64, epoch: Option<uuid::Uuid>) -> Result<(), End> {
+        let tenant = self.tenant;
+        let head = log_head(self.store.pool(), tenant).await.map_err(|e| {
+            tracing::warn!(cause = %e, "reading the log head for a socket failed");
+            End::server_error()
+        })?;
+        if after > head.seq.get() || epoch.is_some_and(|e| e != head.epoch) {
+            // The client's seqs are not this log's: waiting for them would be
+            // waiting forever (a restored database, a recreated tenant).
+            tracing::info!(tenant_id = %tenant, after, head = head.seq.get(), "client is past the head or of another epoch; reset");
+            self.metrics.resets.inc();
+            self.send(wire::reset_frame(head.seq.get(), head.epoch))
+                .await?;
+            return Err(End::Close {
+                code: wire::CLOSE_REHYDRATE,
+                why: wire::REHYDRATE.into(),
+                resume: false,
+            });
+        }
+        self.send_from_table(None).await?;
+        self.send(wire::ready_frame(self.outbox.last(), head.epoch))
+            .await?;
+        // Live batches are framed by the connection itself from here on.
+        self.outbox.go_live();
+        Ok(())
+    }
+
     /// Deals with what the body could not frame itself, then lets it go on.
     async fn take_over(&self, handoff: Handoff, lagged: bool) -> Result<(), End> {
         match handoff {
@@ -229,32 +259,11 @@ pub(crate) async fn run(
     drop(hub);
 
     let relay = async {
-        let head = Box::pin(log_head(socket.store.pool(), tenant))
-            .await
-            .map_err(|e| {
-                tracing::warn!(cause = %e, "reading the log head for a socket failed");
-                End::server_error()
-            })?;
-        if after > head.seq.get() || epoch.is_some_and(|e| e != head.epoch) {
-            // The client's seqs are not this log's: waiting for them would be
-            // waiting forever (a restored database, a recreated tenant).
-            tracing::info!(tenant_id = %tenant, after, head = head.seq.get(), "client is past the head or of another epoch; reset");
-            socket.metrics.resets.inc();
-            socket
-                .send(wire::reset_frame(head.seq.get(), head.epoch))
-                .await?;
-            return Err(End::Close {
-                code: wire::CLOSE_REHYDRATE,
-                why: wire::REHYDRATE.into(),
-                resume: false,
-            });
-        }
-        socket.send_from_table(None).await?;
-        socket
-            .send(wire::ready_frame(socket.outbox.last(), head.epoch))
-            .await?;
-        // Live batches are framed by the connection itself from here on.
-        socket.outbox.go_live();
+        // Boxed, as every phase that only passes: a future is as large as its
+        // largest state, and the socket's one lives as long as the socket (an
+        // idle socket keeps only the live loop's state; the catch-up's ~3 KB
+        // are freed once it is done).
+        Box::pin(socket.catch_up(after, epoch)).await?;
         let expiry = tokio::time::sleep(expires_in);
         tokio::pin!(expiry);
         let mut heartbeat = tokio::time::interval(timing.heartbeat);
@@ -263,7 +272,7 @@ pub(crate) async fn run(
         loop {
             tokio::select! {
                 handoff = socket.outbox.handoff() => {
-                    socket.take_over(handoff, subscription.lagged.is_set()).await?;
+                    Box::pin(socket.take_over(handoff, subscription.lagged.is_set())).await?;
                 }
                 () = subscription.lagged.wait() => return Err(End::too_slow()),
                 message = messages.recv() => match message {

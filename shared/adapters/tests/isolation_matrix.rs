@@ -492,8 +492,8 @@ async fn realtime_reads_only_the_outcome_columns_of_its_tenants_commands() {
 }
 
 #[tokio::test]
-async fn realtimes_one_statement_read_returns_the_named_tenants_events_only_and_leaves_nothing_set(
-) {
+async fn realtimes_one_statement_read_returns_the_named_tenants_events_only_and_leaves_nothing_set()
+{
     let db = TestDb::new().await.unwrap();
     let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let mut owner = connect(&db, DbRole::Owner).await;
@@ -523,11 +523,20 @@ async fn realtimes_one_statement_read_returns_the_named_tenants_events_only_and_
         }
         let expected = usize::from(named != c);
         assert_eq!(rows.len(), expected, "{named} (set: {set:?})");
-        assert!(rows.iter().all(|r| r.tenant_id == named), "{named} (set: {set:?})");
+        assert!(
+            rows.iter().all(|r| r.tenant_id == named),
+            "{named} (set: {set:?})"
+        );
     }
     // The tenant setting was the statement's own: the connection keeps none,
     // so a plain read afterwards sees nothing.
-    let visible = attempt(&mut realtime, None, "SELECT count(*) AS n FROM events", true).await;
+    let visible = attempt(
+        &mut realtime,
+        None,
+        "SELECT count(*) AS n FROM events",
+        true,
+    )
+    .await;
     assert!(matches!(visible, Outcome::Rows(0)), "{visible:?}");
     #[derive(QueryableByName)]
     struct Setting {
