@@ -18,7 +18,7 @@ use kitchen_adapters::postgres::notify::{
     parse_command_outcome_notification, parse_events_notification, COMMAND_OUTCOMES_CHANNEL,
     EVENTS_CHANNEL,
 };
-use kitchen_adapters::postgres::stream::final_outcome;
+use kitchen_adapters::postgres::stream::{final_outcome, read_after};
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_domain::ports::EventStore;
@@ -64,11 +64,38 @@ pub(crate) enum Delivery {
 /// Frames per database read when a room catches up.
 const FETCH_PAGE: u32 = 1000;
 
-/// A socket's membership: its queue and whether it was dropped for lagging.
+/// Set (and notified) when the hub drops a socket whose queue is full: the
+/// socket's session learns it at once, even while its connection is not
+/// taking frames (its queue is read by the connection's task).
+#[derive(Debug, Default)]
+pub(crate) struct Lagged {
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Lagged {
+    pub(crate) fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Returns once the socket was dropped for lagging.
+    pub(crate) async fn wait(&self) {
+        while !self.is_set() {
+            self.notify.notified().await;
+        }
+    }
+
+    fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+}
+
+/// A socket's membership (its queue is handed out by `join`); leaving the
+/// room when dropped.
 #[derive(Debug)]
 pub(crate) struct Subscription {
-    pub(crate) deliveries: mpsc::Receiver<Delivery>,
-    pub(crate) lagged: Arc<AtomicBool>,
+    pub(crate) lagged: Arc<Lagged>,
     id: u64,
     tenant: TenantId,
     hub: mpsc::UnboundedSender<Command>,
@@ -89,7 +116,7 @@ enum Command {
         tenant: TenantId,
         id: u64,
         queue: mpsc::Sender<Delivery>,
-        lagged: Arc<AtomicBool>,
+        lagged: Arc<Lagged>,
     },
     Leave {
         tenant: TenantId,
@@ -117,7 +144,7 @@ enum Command {
 
 struct Member {
     queue: mpsc::Sender<Delivery>,
-    lagged: Arc<AtomicBool>,
+    lagged: Arc<Lagged>,
 }
 
 #[derive(Default)]
@@ -155,7 +182,7 @@ impl Hub {
         health: ListenHealth,
     ) -> Hub {
         let (commands, inbox) = mpsc::unbounded_channel();
-        let (heard_tx, mut heard_rx) = mpsc::channel(4096);
+        let (heard_tx, heard_rx) = mpsc::channel(4096);
         tokio::spawn(listen::run_channels(
             listen_url,
             &[EVENTS_CHANNEL, COMMAND_OUTCOMES_CHANNEL],
@@ -163,29 +190,15 @@ impl Hub {
             shutdown.clone(),
             health,
         ));
-        let forward = commands.clone();
-        let reconnects = metrics.listen_reconnects.clone();
-        tokio::spawn(async move {
-            // Only the listener's own reports: the hub also sends itself
-            // `Connected` to retry a failed read.
-            let mut connected_before = false;
-            while let Some(heard) = heard_rx.recv().await {
-                if heard == HeardOn::Connected {
-                    if connected_before {
-                        reconnects.inc();
-                    }
-                    connected_before = true;
-                }
-                if forward.send(Command::Heard(heard)).is_err() {
-                    break;
-                }
-            }
-        });
+        // The hub reads the listener's reports itself (no forwarding task:
+        // one task hop less between a NOTIFY and its frames).
         tokio::spawn(run(
             store,
             inbox,
+            heard_rx,
             commands.clone(),
             metrics.rooms.clone(),
+            metrics.listen_reconnects.clone(),
             shutdown,
         ));
         Hub {
@@ -198,23 +211,23 @@ impl Hub {
 
     /// Joins the tenant's room. Live batches start flowing into the queue at
     /// once; the caller catches up from the table and de-duplicates by seq.
-    pub(crate) fn join(&self, tenant: TenantId) -> Subscription {
+    pub(crate) fn join(&self, tenant: TenantId) -> (Subscription, mpsc::Receiver<Delivery>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, deliveries) = mpsc::channel(self.queue_capacity);
-        let lagged = Arc::new(AtomicBool::new(false));
+        let lagged = Arc::new(Lagged::default());
         let _ = self.commands.send(Command::Join {
             tenant,
             id,
             queue,
             lagged: lagged.clone(),
         });
-        Subscription {
-            deliveries,
+        let subscription = Subscription {
             lagged,
             id,
             tenant,
             hub: self.commands.clone(),
-        }
+        };
+        (subscription, deliveries)
     }
 }
 
@@ -223,14 +236,36 @@ impl Hub {
 async fn run(
     store: PgEventStore,
     mut inbox: mpsc::UnboundedReceiver<Command>,
+    mut heard: mpsc::Receiver<HeardOn>,
     me: mpsc::UnboundedSender<Command>,
     rooms_gauge: prometheus::IntGauge,
+    reconnects: prometheus::IntCounter,
     shutdown: Shutdown,
 ) {
     let mut rooms: HashMap<TenantId, Room> = HashMap::new();
+    // Only the listener's own reports count as reconnects: the hub also sends
+    // itself `Connected` to retry a failed read.
+    let mut connected_before = false;
+    let mut listening = true;
     loop {
         let command = tokio::select! {
             command = inbox.recv() => command,
+            report = heard.recv(), if listening => match report {
+                Some(report) => {
+                    if report == HeardOn::Connected {
+                        if connected_before {
+                            reconnects.inc();
+                        }
+                        connected_before = true;
+                    }
+                    Some(Command::Heard(report))
+                }
+                // The listener stopped (it only does on shutdown).
+                None => {
+                    listening = false;
+                    continue;
+                }
+            },
             () = shutdown.wait() => None,
         };
         let Some(command) = command else { break };
@@ -381,7 +416,7 @@ fn broadcast(room: &mut Room, delivery: Delivery) {
         .retain(|_, member| match member.queue.try_send(delivery.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                member.lagged.store(true, Ordering::SeqCst);
+                member.lagged.set();
                 false // dropping the sender ends the socket's queue
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -406,10 +441,11 @@ fn maybe_fetch(
         return;
     }
     room.fetching = true;
-    let (store, me) = (store.clone(), me.clone());
+    let (pool, me) = (store.pool().clone(), me.clone());
     tokio::spawn(async move {
         let after = Seq::new(fetched).unwrap_or(Seq::ZERO);
-        match store.read(tenant, after, FETCH_PAGE).await {
+        // One statement for the batch, whatever the number of sockets.
+        match read_after(&pool, tenant, after, FETCH_PAGE).await {
             Ok(events) => {
                 let up_to = events.last().map(|e| e.seq.get()).unwrap_or(fetched);
                 let frames = events

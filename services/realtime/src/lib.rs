@@ -6,6 +6,7 @@
 
 mod hub;
 mod metrics;
+mod outbox;
 mod session;
 mod socket_quota;
 pub mod startup;

@@ -5,22 +5,24 @@
 //! Heartbeats detect dead peers; the socket closes when its token expires, when
 //! it cannot keep up (its queue in the hub overflowed, or a write timed out), or
 //! on shutdown (1001, with where to resume).
+//!
+//! Once live, the connection's own task frames the live batches (`outbox`);
+//! this task takes over only what needs waiting on something else: a gap or
+//! an outcome whose events must be read from the table first.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
-use kitchen_adapters::auth::Caller;
-use kitchen_adapters::postgres::stream::log_head;
+use actix_ws::{Message, MessageStream};
+use kitchen_adapters::postgres::stream::{log_head, read_after};
 use kitchen_adapters::postgres::PgEventStore;
 use kitchen_adapters::shutdown::Shutdown;
 use kitchen_adapters::tenant_gate::{GateError, TenantGate};
-use kitchen_domain::ports::EventStore;
-use kitchen_domain::Seq;
+use kitchen_domain::{Seq, TenantId};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::hub::{Delivery, Hub};
 use crate::metrics::RealtimeMetrics;
+use crate::outbox::{observe_lag, Handoff, Out, Outbox, Refused};
 use crate::wire;
 
 /// Timing of one socket.
@@ -33,87 +35,109 @@ pub(crate) struct Timing {
 
 const PAGE: u32 = 1000;
 
-/// On shutdown, how long the close frame may wait behind unread frames: the
-/// process has to exit within 10 s, and a client that does not read in time
-/// resumes from the same `after` either way.
-const SHUTDOWN_CLOSE_WAIT: Duration = Duration::from_secs(2);
-
 /// Why the relay stopped.
 enum End {
-    Close(u16, String),
+    /// Close with `code`; with `resume`, the reason is `why` and where to
+    /// resume (the last event written before the close frame).
+    Close {
+        code: u16,
+        why: String,
+        resume: bool,
+    },
     Gone,
     /// Shutdown fired; becomes a 1001 close once the relay let go of the socket.
     ShuttingDown,
 }
 
+impl End {
+    fn resume(code: u16, why: &str) -> End {
+        End::Close {
+            code,
+            why: why.to_owned(),
+            resume: true,
+        }
+    }
+
+    fn too_slow() -> End {
+        End::resume(wire::CLOSE_TOO_SLOW, "too slow")
+    }
+
+    fn server_error() -> End {
+        End::Close {
+            code: wire::CLOSE_SERVER_ERROR,
+            why: "server error; reconnect later".into(),
+            resume: false,
+        }
+    }
+}
+
+impl From<Refused> for End {
+    fn from(refused: Refused) -> End {
+        match refused {
+            Refused::Gone => End::Gone,
+            Refused::TooSlow => End::too_slow(),
+        }
+    }
+}
+
+/// What one socket keeps for its life: no more than it needs (not the
+/// token's claims, say), as 10,000 idle sockets keep it 10,000 times.
 struct Socket {
-    session: Session,
+    outbox: Outbox,
     store: PgEventStore,
-    caller: Caller,
+    tenant: TenantId,
     write_timeout: Duration,
-    /// The last seq sent on this socket.
-    last: i64,
     metrics: RealtimeMetrics,
 }
 
 /// Counts the socket in `kitchen_realtime_sockets` for as long as it lives.
-struct Open(RealtimeMetrics);
+struct Open(prometheus::IntGauge);
 
 impl Open {
     fn new(metrics: &RealtimeMetrics) -> Self {
         metrics.sockets.inc();
-        Self(metrics.clone())
+        Self(metrics.sockets.clone())
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.0.sockets.dec();
+        self.0.dec();
     }
 }
 
 impl Socket {
-    async fn send(&mut self, text: impl Into<bytestring::ByteString>) -> Result<(), End> {
-        match tokio::time::timeout(self.write_timeout, self.session.text(text)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Gone),
-            Err(_) => Err(End::Close(
-                wire::CLOSE_TOO_SLOW,
-                self.resume_hint("too slow"),
-            )),
-        }
+    async fn send(&self, text: impl Into<bytestring::ByteString>) -> Result<(), End> {
+        Ok(self
+            .outbox
+            .send(Out::Text(text.into()), self.write_timeout)
+            .await?)
     }
 
-    /// Sends the frame of event `seq` and moves `last` past it.
+    /// Queues the frame of event `seq` and moves `last` past it.
     async fn send_event(
-        &mut self,
+        &self,
         seq: i64,
         text: impl Into<bytestring::ByteString>,
     ) -> Result<(), End> {
-        self.send(text).await?;
-        self.last = seq;
-        self.metrics.frames_sent.inc();
-        Ok(())
+        Ok(self
+            .outbox
+            .send_event(seq, text.into(), self.write_timeout)
+            .await?)
     }
 
-    fn resume_hint(&self, why: &str) -> String {
-        wire::resume_hint(why, self.last)
-    }
-
-    /// Sends every event of the table after `self.last` up to `until` (or to the end).
-    async fn send_from_table(&mut self, until: Option<i64>) -> Result<(), End> {
+    /// Sends every event of the table after the last one sent up to `until`
+    /// (or to the end).
+    async fn send_from_table(&self, until: Option<i64>) -> Result<(), End> {
         loop {
-            let after = Seq::new(self.last).unwrap_or(Seq::ZERO);
-            let page = self
-                .store
-                .read(self.caller.tenant, after, PAGE)
+            let after = Seq::new(self.outbox.last()).unwrap_or(Seq::ZERO);
+            // Boxed: the read's state lives on the heap only while it runs,
+            // not in every idle socket's future.
+            let page = Box::pin(read_after(self.store.pool(), self.tenant, after, PAGE))
                 .await
                 .map_err(|e| {
                     tracing::warn!(cause = %e, "reading events for a socket failed");
-                    End::Close(
-                        wire::CLOSE_SERVER_ERROR,
-                        "server error; reconnect later".into(),
-                    )
+                    End::server_error()
                 })?;
             let full = page.len() == PAGE as usize;
             for event in &page {
@@ -123,19 +147,89 @@ impl Socket {
                 self.send_event(event.seq.get(), wire::event_frame(event))
                     .await?;
             }
-            if !full || until.is_some_and(|u| self.last >= u) {
+            if !full || until.is_some_and(|u| self.outbox.last() >= u) {
                 return Ok(());
             }
         }
     }
+
+    /// Checks that the client's place exists in the log (else `reset` and
+    /// 4009), sends what the table has after it, then `ready`, and lets the
+    /// connection frame live batches from then on.
+    async fn catch_up(&self, after: i64, epoch: Option<uuid::Uuid>) -> Result<(), End> {
+        let tenant = self.tenant;
+        let head = log_head(self.store.pool(), tenant).await.map_err(|e| {
+            tracing::warn!(cause = %e, "reading the log head for a socket failed");
+            End::server_error()
+        })?;
+        if after > head.seq.get() || epoch.is_some_and(|e| e != head.epoch) {
+            // The client's seqs are not this log's: waiting for them would be
+            // waiting forever (a restored database, a recreated tenant).
+            tracing::info!(tenant_id = %tenant, after, head = head.seq.get(), "client is past the head or of another epoch; reset");
+            self.metrics.resets.inc();
+            self.send(wire::reset_frame(head.seq.get(), head.epoch))
+                .await?;
+            return Err(End::Close {
+                code: wire::CLOSE_REHYDRATE,
+                why: wire::REHYDRATE.into(),
+                resume: false,
+            });
+        }
+        self.send_from_table(None).await?;
+        self.send(wire::ready_frame(self.outbox.last(), head.epoch))
+            .await?;
+        // Live batches are framed by the connection itself from here on.
+        self.outbox.go_live();
+        Ok(())
+    }
+
+    /// Deals with what the body could not frame itself, then lets it go on.
+    async fn take_over(&self, handoff: Handoff, lagged: bool) -> Result<(), End> {
+        match handoff {
+            Handoff::Ended if lagged => return Err(End::too_slow()),
+            // The hub stopped: shutdown.
+            Handoff::Ended => return Err(End::resume(wire::CLOSE_GOING_AWAY, wire::GOING_AWAY)),
+            Handoff::Delivery(Delivery::Outcomes(outcomes)) => {
+                for outcome in outcomes.iter() {
+                    // Its events go first (the hub queues it behind them; a
+                    // socket that joined after they were handed out reads
+                    // them from the table).
+                    if outcome.last_seq > self.outbox.last() {
+                        self.send_from_table(Some(outcome.last_seq)).await?;
+                    }
+                    self.send(outcome.text.clone()).await?;
+                    self.metrics.outcome_frames_sent.inc();
+                }
+            }
+            Handoff::Delivery(Delivery::Events(batch)) => {
+                if let Some(first) = batch.first().map(|f| f.seq) {
+                    if first > self.outbox.last() + 1 {
+                        // Something between was not relayed to us: read it.
+                        self.send_from_table(Some(first - 1)).await?;
+                    }
+                }
+                let now = chrono::Utc::now();
+                for frame in batch.iter() {
+                    if frame.seq == self.outbox.last() + 1 {
+                        self.send_event(frame.seq, frame.text.clone()).await?;
+                        observe_lag(&self.metrics.commit_to_send, now, frame.committed_at);
+                    }
+                }
+            }
+        }
+        self.outbox.go_live();
+        Ok(())
+    }
 }
 
-/// Runs the socket until it ends; see the module docs.
+/// Runs the socket until it ends; see the module docs. Its frames go out
+/// through `outbox`, whose body is the upgrade's response.
 #[allow(clippy::too_many_arguments)] // the socket's parts, each used once
 pub(crate) async fn run(
-    session: Session,
+    outbox: Outbox,
     mut messages: MessageStream,
-    caller: Caller,
+    tenant: TenantId,
+    expires_at: chrono::DateTime<chrono::Utc>,
     after: i64,
     epoch: Option<uuid::Uuid>,
     hub: Hub,
@@ -144,47 +238,32 @@ pub(crate) async fn run(
     timing: Timing,
     shutdown: Shutdown,
 ) {
-    let tenant = caller.tenant;
     // Subscribed before the catch-up, so a change during it is not missed.
     let mut changes = gate.subscribe();
     let _open = Open::new(&hub.metrics);
-    let expires_in = (caller.expires_at - chrono::Utc::now())
+    let expires_in = (expires_at - chrono::Utc::now())
         .to_std()
         .unwrap_or(Duration::ZERO);
     // Join first: live batches queue up while we catch up, so nothing falls
     // between the table read and the live stream.
-    let mut subscription = hub.join(tenant);
-    let mut socket = Socket {
-        session: session.clone(),
+    let (subscription, live) = hub.join(tenant);
+    outbox.attach(live);
+    let socket = Socket {
+        outbox,
         store,
-        caller,
+        tenant,
         write_timeout: timing.write_timeout,
-        last: after,
         metrics: hub.metrics.clone(),
     };
+    // Not kept for the socket's life (its future holds what stays in scope).
+    drop(hub);
 
     let relay = async {
-        let head = log_head(socket.store.pool(), tenant).await.map_err(|e| {
-            tracing::warn!(cause = %e, "reading the log head for a socket failed");
-            End::Close(
-                wire::CLOSE_SERVER_ERROR,
-                "server error; reconnect later".into(),
-            )
-        })?;
-        if after > head.seq.get() || epoch.is_some_and(|e| e != head.epoch) {
-            // The client's seqs are not this log's: waiting for them would be
-            // waiting forever (a restored database, a recreated tenant).
-            tracing::info!(tenant_id = %tenant, after, head = head.seq.get(), "client is past the head or of another epoch; reset");
-            socket.metrics.resets.inc();
-            socket
-                .send(wire::reset_frame(head.seq.get(), head.epoch))
-                .await?;
-            return Err(End::Close(wire::CLOSE_REHYDRATE, wire::REHYDRATE.into()));
-        }
-        socket.send_from_table(None).await?;
-        socket
-            .send(wire::ready_frame(socket.last, head.epoch))
-            .await?;
+        // Boxed, as every phase that only passes: a future is as large as its
+        // largest state, and the socket's one lives as long as the socket (an
+        // idle socket keeps only the live loop's state; the catch-up's ~3 KB
+        // are freed once it is done).
+        Box::pin(socket.catch_up(after, epoch)).await?;
         let expiry = tokio::time::sleep(expires_in);
         tokio::pin!(expiry);
         let mut heartbeat = tokio::time::interval(timing.heartbeat);
@@ -192,48 +271,14 @@ pub(crate) async fn run(
         let mut last_heard = Instant::now();
         loop {
             tokio::select! {
-                delivery = subscription.deliveries.recv() => {
-                    let Some(delivery) = delivery else {
-                        if subscription.lagged.load(Ordering::SeqCst) {
-                            return Err(End::Close(wire::CLOSE_TOO_SLOW, socket.resume_hint("too slow")));
-                        }
-                        // The hub stopped: shutdown.
-                        return Err(End::Close(wire::CLOSE_GOING_AWAY, socket.resume_hint(wire::GOING_AWAY)));
-                    };
-                    let batch = match delivery {
-                        Delivery::Events(batch) => batch,
-                        Delivery::Outcomes(outcomes) => {
-                            for outcome in outcomes.iter() {
-                                // Its events go first (the hub queues it behind
-                                // them; a socket that joined after they were
-                                // handed out reads them from the table).
-                                if outcome.last_seq > socket.last {
-                                    socket.send_from_table(Some(outcome.last_seq)).await?;
-                                }
-                                socket.send(outcome.text.clone()).await?;
-                                socket.metrics.outcome_frames_sent.inc();
-                            }
-                            continue;
-                        }
-                    };
-                    let Some(first) = batch.first().map(|f| f.seq) else { continue };
-                    if first > socket.last + 1 {
-                        // Something between was not relayed to us: read it.
-                        socket.send_from_table(Some(first - 1)).await?;
-                    }
-                    for frame in batch.iter() {
-                        if frame.seq == socket.last + 1 {
-                            socket.send_event(frame.seq, frame.text.clone()).await?;
-                            observe_lag(&socket.metrics, frame.committed_at);
-                        }
-                    }
+                handoff = socket.outbox.handoff() => {
+                    Box::pin(socket.take_over(handoff, subscription.lagged.is_set())).await?;
                 }
+                () = subscription.lagged.wait() => return Err(End::too_slow()),
                 message = messages.recv() => match message {
                     Some(Ok(Message::Ping(bytes))) => {
                         last_heard = Instant::now();
-                        if socket.session.pong(&bytes).await.is_err() {
-                            return Err(End::Gone);
-                        }
+                        socket.outbox.push(Out::Pong(bytes));
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::Gone),
                     Some(Ok(_)) => last_heard = Instant::now(),
@@ -246,79 +291,60 @@ pub(crate) async fn run(
                         Err(RecvError::Closed) => return Err(End::Gone),
                     };
                     if !still_active {
-                        return Err(End::Close(wire::CLOSE_TENANT_NOT_ACTIVE, socket.resume_hint(wire::TENANT_NOT_ACTIVE)));
+                        return Err(End::resume(wire::CLOSE_TENANT_NOT_ACTIVE, wire::TENANT_NOT_ACTIVE));
                     }
                 }
                 _ = heartbeat.tick() => {
                     // The TTL bound, for a change no notification announced.
                     if !still_active(&gate, tenant).await {
-                        return Err(End::Close(wire::CLOSE_TENANT_NOT_ACTIVE, socket.resume_hint(wire::TENANT_NOT_ACTIVE)));
+                        return Err(End::resume(wire::CLOSE_TENANT_NOT_ACTIVE, wire::TENANT_NOT_ACTIVE));
                     }
                     if last_heard.elapsed() > timing.client_timeout {
                         tracing::info!(tenant_id = %tenant, "peer silent; dropping the socket");
                         return Err(End::Gone);
                     }
-                    if socket.session.ping(b"").await.is_err() {
-                        return Err(End::Gone);
-                    }
+                    socket.outbox.push(Out::Ping);
                 }
                 _ = &mut expiry => {
-                    return Err(End::Close(wire::CLOSE_TOKEN_EXPIRED, socket.resume_hint("token expired")));
+                    return Err(End::resume(wire::CLOSE_TOKEN_EXPIRED, "token expired"));
                 }
             }
         }
         #[allow(unreachable_code)]
         Ok::<(), End>(())
     };
-    // Shutdown interrupts any phase, catch-up included. A write it cuts short
-    // was not counted in `socket.last`, so the hint never skips an event.
+    // Shutdown interrupts any phase, catch-up included. A frame it cuts short
+    // was not queued, so the hint never skips an event.
     let end = tokio::select! {
         end = relay => end,
         () = shutdown.wait() => Err(End::ShuttingDown),
     };
     let end = match end {
-        Err(End::ShuttingDown) => Err(End::Close(
-            wire::CLOSE_GOING_AWAY,
-            socket.resume_hint(wire::GOING_AWAY),
-        )),
+        Err(End::ShuttingDown) => Err(End::resume(wire::CLOSE_GOING_AWAY, wire::GOING_AWAY)),
         other => other,
-    };
-    let close_wait = if shutdown.is_triggered() {
-        timing.client_timeout.min(SHUTDOWN_CLOSE_WAIT)
-    } else {
-        timing.client_timeout
     };
 
     drop(subscription);
-    if let Err(End::Close(code, description)) = end {
+    if let Err(End::Close { code, why, resume }) = end {
         if code == wire::CLOSE_TOO_SLOW {
-            hub.metrics.slow_consumer_closes.inc();
+            socket.metrics.slow_consumer_closes.inc();
         }
-        tracing::info!(tenant_id = %tenant, code, %description, "closing socket");
-        let reason = CloseReason {
-            code: CloseCode::Other(code),
-            description: Some(description),
-        };
-        // The close frame queues behind what the client has not read yet: give a
-        // slow client until its heartbeat timeout to drain and see the code.
-        // Nothing new is queued meanwhile (the socket left its room), so memory
-        // stays bounded.
-        let _ = tokio::time::timeout(close_wait, session.close(Some(reason))).await;
+        tracing::info!(tenant_id = %tenant, code, %why, last = socket.outbox.last(), "closing socket");
+        // The close frame queues behind what the client has not taken yet
+        // (nothing new is queued meanwhile: the socket left its room, so
+        // memory stays bounded); the connection writes it when it can, and
+        // ends after it.
+        socket.outbox.push(Out::Close { code, why, resume });
     }
 }
 
 /// False only when the gate knows the tenant is not active (a status that
 /// cannot be read keeps the socket open: the database being down is not a
 /// reason to drop every client).
-async fn still_active(gate: &TenantGate, tenant: kitchen_domain::TenantId) -> bool {
-    !matches!(gate.check(tenant).await, Err(GateError::NotActive { .. }))
-}
-
-/// Commit -> send lag of a live frame (clocks of the database and this host;
-/// a negative skew counts as zero).
-fn observe_lag(metrics: &RealtimeMetrics, committed_at: chrono::DateTime<chrono::Utc>) {
-    let lag = (chrono::Utc::now() - committed_at)
-        .to_std()
-        .unwrap_or(Duration::ZERO);
-    metrics.commit_to_send.observe(lag.as_secs_f64());
+async fn still_active(gate: &TenantGate, tenant: TenantId) -> bool {
+    // Boxed: see `send_from_table`.
+    !matches!(
+        Box::pin(gate.check(tenant)).await,
+        Err(GateError::NotActive { .. })
+    )
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use actix_web::body::{BodyStream, MessageBody};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use kitchen_adapters::auth::JwtVerifier;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 
 use crate::hub::Hub;
 use crate::metrics::RealtimeMetrics;
+use crate::outbox;
 use crate::session::{self, Timing};
 use crate::socket_quota::SocketQuota;
 
@@ -96,8 +98,15 @@ async fn stream(
                 .into(),
         });
     };
-    let (mut response, session, messages) = actix_ws::handle(&req, body)
+    // actix-ws checks the handshake and decodes what the client sends; the
+    // response's body is ours: the socket's outbox, written from the
+    // connection's own task (actix-ws's body and its session channel, one
+    // more task hop per frame, are dropped unused).
+    let (response, unused_session, messages) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request("not_a_websocket", None, e.to_string()))?;
+    drop(unused_session);
+    let (outbox, body) = outbox::pair(after, &state.hub.metrics);
+    let mut response = response.set_body(BodyStream::new(body).boxed());
     if source == TokenSource::Subprotocol {
         // The server must pick one of the offered protocols.
         let offered = req
@@ -118,9 +127,10 @@ async fn stream(
     }
     tracing::info!(tenant_id = %caller.tenant, after, "socket opened");
     let socket = session::run(
-        session,
+        outbox,
         messages,
-        caller,
+        caller.tenant,
+        caller.expires_at,
         after,
         query.epoch,
         state.hub.clone(),

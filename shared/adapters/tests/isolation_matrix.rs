@@ -492,6 +492,84 @@ async fn realtime_reads_only_the_outcome_columns_of_its_tenants_commands() {
 }
 
 #[tokio::test]
+async fn realtimes_one_statement_read_returns_the_named_tenants_events_only_and_leaves_nothing_set()
+{
+    let db = TestDb::new().await.unwrap();
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut owner = connect(&db, DbRole::Owner).await;
+    seed(&mut owner, a).await;
+    seed(&mut owner, b).await;
+    let mut realtime = connect(&db, DbRole::Realtime).await;
+
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        tenant_id: Uuid,
+    }
+    // Outside a transaction (as realtime calls it) and inside one set to
+    // another tenant: only the named tenant's rows, all of them (one each).
+    for (named, set) in [(a, None), (b, None), (a, Some(b)), (c, Some(a))] {
+        if let Some(set) = set {
+            conn_begin_as(&mut realtime, set).await;
+        }
+        let rows: Vec<Row> = diesel::sql_query(format!(
+            "SELECT tenant_id FROM stream_events_after('{named}', 0, 1000)"
+        ))
+        .load(&mut realtime)
+        .await
+        .unwrap();
+        if set.is_some() {
+            realtime.batch_execute("ROLLBACK").await.unwrap();
+        }
+        let expected = usize::from(named != c);
+        assert_eq!(rows.len(), expected, "{named} (set: {set:?})");
+        assert!(
+            rows.iter().all(|r| r.tenant_id == named),
+            "{named} (set: {set:?})"
+        );
+    }
+    // The tenant setting was the statement's own: the connection keeps none,
+    // so a plain read afterwards sees nothing.
+    let visible = attempt(
+        &mut realtime,
+        None,
+        "SELECT count(*) AS n FROM events",
+        true,
+    )
+    .await;
+    assert!(matches!(visible, Outcome::Rows(0)), "{visible:?}");
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        tenant: Option<String>,
+    }
+    let after: Setting =
+        diesel::sql_query("SELECT current_setting('app.tenant_id', true) AS tenant")
+            .get_result(&mut realtime)
+            .await
+            .unwrap();
+    assert!(after.tenant.unwrap_or_default().is_empty());
+
+    // No other role may call it (the gateway and worker read events their
+    // own way; the pump may not read events at all).
+    for role in [DbRole::Gateway, DbRole::Worker, DbRole::Pump] {
+        let mut conn = connect(&db, role).await;
+        let outcome = attempt(
+            &mut conn,
+            None,
+            &format!("SELECT count(*) AS n FROM stream_events_after('{a}', 0, 10)"),
+            true,
+        )
+        .await;
+        assert!(
+            is_denied(&outcome),
+            "{} may not call it: {outcome:?}",
+            role.role_name()
+        );
+    }
+}
+
+#[tokio::test]
 async fn service_roles_cannot_disable_row_level_security_or_escalate() {
     let db = TestDb::new().await.unwrap();
     for role in DbRole::SERVICES {

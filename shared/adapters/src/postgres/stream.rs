@@ -12,9 +12,10 @@ use kitchen_domain::queue::{CommandError, CommandStatus};
 use kitchen_domain::{CommandId, Seq, TenantId};
 use uuid::Uuid;
 
-use super::event_store::{classify_db_error, PgFailure};
+use super::event_store::{classify_db_error, recorded_all, EventRow, PgFailure};
+use super::prepared::Prepared;
 use super::schema::{commands, tenant_sequences};
-use super::tenant_tx::in_tenant_tx;
+use super::tenant_tx::{in_tenant_tx, TxError};
 use super::PgPool;
 
 /// Where a tenant's log is: its last seq and the incarnation (`epoch`) those
@@ -65,6 +66,40 @@ pub async fn log_head(pool: &PgPool, tenant: TenantId) -> Result<LogHead, StoreE
     })
     .await
     .map_err(|f| f.into_store_error(None))
+}
+
+/// Up to `limit` events of `tenant` after `after`, in seq order, upcast: what
+/// `EventStore::read` returns, in ONE statement and round trip
+/// (`stream_events_after()`, migration 2026-11-25-000045, kept prepared: it
+/// sets the tenant for its own implicit transaction, under RLS) instead of
+/// three (BEGIN + set tenant, SELECT, COMMIT). Realtime reads each NOTIFY batch
+/// of a room, and each page of a socket's catch-up, with it.
+#[tracing::instrument(skip(pool), fields(tenant_id = %tenant, after = %after, limit))]
+pub async fn read_after(
+    pool: &PgPool,
+    tenant: TenantId,
+    after: Seq,
+    limit: u32,
+) -> Result<Vec<kitchen_domain::RecordedEvent>, StoreError> {
+    use diesel::sql_types::{BigInt, Integer, Uuid as SqlUuid};
+    kitchen_domain::ports::check_read_limit(limit)?;
+    let limit = i32::try_from(limit).map_err(|_| StoreError::InvalidLimit(limit))?;
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| PgFailure::from(TxError::from(e)).into_store_error(None))?;
+    // `load` reads the answer to its end (ReadyForQuery included): the rows
+    // are those of a statement that completed.
+    let rows: Vec<EventRow> = Prepared(
+        diesel::sql_query("SELECT * FROM stream_events_after($1, $2, $3)")
+            .bind::<SqlUuid, _>(tenant.as_uuid())
+            .bind::<BigInt, _>(after.get())
+            .bind::<Integer, _>(limit),
+    )
+    .load(&mut conn)
+    .await
+    .map_err(classify_db_error)?;
+    recorded_all(rows)
 }
 
 /// A final command, as the outcome frame shows it.

@@ -14,7 +14,7 @@ use kitchen_domain::{Seq, TenantId, Version};
 use serde_json::Value;
 
 pub(crate) use errors::PgFailure;
-pub(crate) use rows::AggregateRow;
+pub(crate) use rows::{recorded_all, AggregateRow, EventRow};
 pub(crate) use sql::{append_in_tx, load_in_tx, read_in_tx, rewrite_snapshot_in_tx, stream_events};
 
 use super::tenant_tx::{in_tenant_tx, TxError};

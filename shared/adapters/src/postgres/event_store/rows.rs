@@ -12,7 +12,9 @@ use uuid::Uuid;
 use super::errors::corrupt;
 use crate::postgres::schema::{aggregates, events};
 
-#[derive(Queryable, Selectable)]
+/// `QueryableByName` too: realtime's one-statement read
+/// (`stream_events_after()`) names its columns after these fields.
+#[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = events)]
 pub(crate) struct EventRow {
     tenant_id: Uuid,

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS stream_events_after(uuid, bigint, integer);
