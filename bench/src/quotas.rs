@@ -252,7 +252,7 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
 
 /// Row 9's bound on commands in flight across tenants
 /// (`overload.max_in_flight_commands`); KITCHEN_BENCH_ROW9_IN_FLIGHT overrides it.
-const ROW9_IN_FLIGHT: u32 = 16;
+const ROW9_IN_FLIGHT: u32 = 4;
 
 pub async fn overload(run: &Run, out: &mut Findings) -> anyhow::Result<()> {
     let mut phase = Phase::new().await?;
