@@ -100,6 +100,14 @@ impl Gateway {
         .await;
     }
 
+    /// Every post is accepted for `window`.
+    async fn keeps_accepting(&self, tenant: TenantId, window: Duration, what: &str) {
+        poll::holds(window, what, || async {
+            self.post(tenant).await.status == StatusCode::ACCEPTED
+        })
+        .await;
+    }
+
     async fn metrics(&self) -> String {
         self.http
             .get(format!("{}/metrics", self.base))
@@ -265,12 +273,13 @@ async fn commands_in_flight_past_the_bound_shed_every_tenant_until_they_finish()
         assert_eq!(gateway.post(tenant).await.status, StatusCode::ACCEPTED);
     }
     // Three open commands, none in flight: the queue is not in Temporal.
-    poll::holds(
-        Duration::from_millis(300),
-        "pending commands are not in flight",
-        || async { gateway.post(b).await.status == StatusCode::ACCEPTED },
-    )
-    .await;
+    gateway
+        .keeps_accepting(
+            b,
+            Duration::from_millis(300),
+            "pending commands are not in flight",
+        )
+        .await;
     // Two of them dispatched (in Temporal's queue, as far as PostgreSQL knows):
     // the bound is reached, and every tenant is shed, b too.
     gateway
@@ -317,12 +326,13 @@ async fn a_dispatch_lag_sheds_only_while_a_pump_heartbeat_is_fresh() {
         )
         .await;
     // ...but no pump is alive: commands wait for one, as in any pump outage.
-    poll::holds(
-        Duration::from_millis(400),
-        "accepted without a pump",
-        || async { gateway.post(tenant).await.status == StatusCode::ACCEPTED },
-    )
-    .await;
+    gateway
+        .keeps_accepting(
+            tenant,
+            Duration::from_millis(400),
+            "accepted without a pump",
+        )
+        .await;
     let pump_id = Uuid::new_v4();
     gateway
         .db
@@ -388,12 +398,13 @@ async fn a_backlog_held_at_the_pumps_in_flight_cap_is_not_a_dispatch_lag() {
         .await;
     // (Its own new commands join the held backlog: a quiet tenant's would
     // wait for want of a pump here, and show a lag of their own.)
-    poll::holds(
-        Duration::from_millis(600),
-        "a held tenant's backlog is not the platform's lag",
-        || async { gateway.post(noisy).await.status == StatusCode::ACCEPTED },
-    )
-    .await;
+    gateway
+        .keeps_accepting(
+            noisy,
+            Duration::from_millis(600),
+            "a held tenant's backlog is not the platform's lag",
+        )
+        .await;
     // Nothing of it in flight any more, and still due: now it is a lag (the
     // pump still beating).
     gateway
