@@ -4,7 +4,11 @@
 //! RLS) and hands the same serialised frames to every socket of that tenant.
 //! An outcome is queued behind the events of its command: it waits in the room
 //! until the room has handed out its last seq (the socket fills any gap from
-//! the table too). A socket whose queue is full is dropped from its room and
+//! the table too). A room learns its starting point by reading the log's head;
+//! a socket that joined before that read returned says where its catch-up
+//! ended, and the room re-reads from there if its head was past it (else
+//! what was committed between the two reads would reach that socket only
+//! with the next event). A socket whose queue is full is dropped from its room and
 //! told so: memory never grows with a stuck client. On shutdown the hub stops
 //! and drops every queue (sockets close with 1001 and their resume hint).
 
@@ -101,6 +105,17 @@ pub(crate) struct Subscription {
     hub: mpsc::UnboundedSender<Command>,
 }
 
+impl Subscription {
+    /// Tells the room where this socket's catch-up from the table ended.
+    pub(crate) fn caught_up(&self, last: i64) {
+        let _ = self.hub.send(Command::CaughtUp {
+            tenant: self.tenant,
+            id: self.id,
+            last,
+        });
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         let _ = self.hub.send(Command::Leave {
@@ -121,6 +136,12 @@ enum Command {
     Leave {
         tenant: TenantId,
         id: u64,
+    },
+    /// A member's catch-up from the table ended at `last`.
+    CaughtUp {
+        tenant: TenantId,
+        id: u64,
+        last: i64,
     },
     Heard(HeardOn),
     /// A final command's outcome, read for a room.
@@ -145,6 +166,10 @@ enum Command {
 struct Member {
     queue: mpsc::Sender<Delivery>,
     lagged: Arc<Lagged>,
+    /// Joined before the room knew its head: the head may be past where this
+    /// member's catch-up ends (a member that joined later caught up after
+    /// the room's head was read, so past it).
+    before_head: bool,
 }
 
 #[derive(Default)]
@@ -158,6 +183,9 @@ struct Room {
     /// LISTEN reconnect, notifications may have been missed).
     catch_up: bool,
     fetching: bool,
+    /// The lowest catch-up end a member reported below `fetched` while a read
+    /// was in flight: applied when it lands.
+    floor: Option<i64>,
     /// Outcomes whose events the room has not handed out yet, oldest first.
     waiting_outcomes: Vec<Arc<Outcome>>,
 }
@@ -277,8 +305,29 @@ async fn run(
                 lagged,
             } => {
                 let room = rooms.entry(tenant).or_default();
-                room.members.insert(id, Member { queue, lagged });
+                let before_head = room.fetched.is_none();
+                room.members.insert(
+                    id,
+                    Member {
+                        queue,
+                        lagged,
+                        before_head,
+                    },
+                );
                 maybe_fetch(&store, tenant, room, &me);
+            }
+            Command::CaughtUp { tenant, id, last } => {
+                if let Some(room) = rooms.get_mut(&tenant) {
+                    if room.members.get_mut(&id).is_some_and(|m| {
+                        std::mem::replace(&mut m.before_head, false)
+                    }) {
+                        room.floor = Some(room.floor.map_or(last, |f| f.min(last)));
+                        if !room.fetching {
+                            apply_floor(room);
+                            maybe_fetch(&store, tenant, room, &me);
+                        }
+                    }
+                }
             }
             Command::Leave { tenant, id } => {
                 if let Some(room) = rooms.get_mut(&tenant) {
@@ -342,6 +391,7 @@ async fn run(
                 if let Some(room) = rooms.get_mut(&tenant) {
                     room.fetching = false;
                     room.fetched = Some(seq);
+                    apply_floor(room);
                     release_outcomes(room);
                     maybe_fetch(&store, tenant, room, &me);
                 }
@@ -361,6 +411,7 @@ async fn run(
                     if !frames.is_empty() {
                         broadcast(room, Delivery::Events(Arc::new(frames)));
                     }
+                    apply_floor(room);
                     release_outcomes(room);
                     maybe_fetch(&store, tenant, room, &me);
                 }
@@ -392,6 +443,18 @@ fn drop_if_empty(rooms: &mut HashMap<TenantId, Room>, tenant: TenantId) {
         .is_some_and(|r| r.members.is_empty() && !r.fetching)
     {
         rooms.remove(&tenant);
+    }
+}
+
+/// Moves the room back to the lowest catch-up end reported below what it has
+/// handed out, so the next read hands out what lies between (members that
+/// have it drop it by seq).
+fn apply_floor(room: &mut Room) {
+    if let (Some(floor), Some(fetched)) = (room.floor.take(), room.fetched) {
+        if floor < fetched {
+            room.target = room.target.max(fetched);
+            room.fetched = Some(floor);
+        }
     }
 }
 

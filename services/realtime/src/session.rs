@@ -264,6 +264,7 @@ pub(crate) async fn run(
         // idle socket keeps only the live loop's state; the catch-up's ~3 KB
         // are freed once it is done).
         Box::pin(socket.catch_up(after, epoch)).await?;
+        subscription.caught_up(socket.outbox.last());
         let expiry = tokio::time::sleep(expires_in);
         tokio::pin!(expiry);
         let mut heartbeat = tokio::time::interval(timing.heartbeat);
