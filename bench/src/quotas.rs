@@ -183,8 +183,13 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
     let shed = Arc::new(AtomicU64::new(0));
     let quiet_op = op(gateway.http_base(), tokens, waiters, shed.clone());
     check("warm-up", &one_at_a_time(&quiet_op, 20).await)?;
+    let since = chrono::Utc::now();
     let unloaded = one_at_a_time(&quiet_op, n).await;
     check("quiet, unloaded", &unloaded)?;
+    out.note(format!(
+        "row 8, quiet tenant unloaded: {}",
+        to_worker_note(to_worker(&phase, &[quiet], since).await?)
+    ));
 
     phase.db.insert_pending_orders(noisy, backlog).await;
     // The hostile tenant first, then the polite one: each phase starts with
@@ -201,6 +206,7 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
         );
         let shed_before = shed_counts(&gateway.http_base()).await;
         let cpu = CpuSample::now();
+        let since = chrono::Utc::now();
         let loaded = one_at_a_time(&quiet_op, n).await;
         let loaded_cpu = cpu.split_until_now();
         stop.store(true, Ordering::Relaxed);
@@ -212,6 +218,11 @@ pub async fn noisy_neighbour(run: &Run, out: &mut Findings) -> anyhow::Result<()
             }
         }
         let shed_by_rule = shed_counts(&gateway.http_base()).await;
+        out.note(format!(
+            "row 8, quiet tenant beside a noisy one {}: {}",
+            kind.label(),
+            to_worker_note(to_worker(&phase, &[quiet], since).await?)
+        ));
         out.note(format!(
             "row 8, noisy tenant {}: {backlog} commands inserted in bulk before the first phase, then {flooders} \
              clients: {} accepted, {} refused 429, {} other; the quiet tenant {n} one at a time, {} refused or lost; \

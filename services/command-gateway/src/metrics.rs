@@ -13,6 +13,7 @@ pub struct Metrics {
     accepted: IntCounter,
     replayed: IntCounter,
     refused: IntCounterVec,
+    refusals_held: IntCounter,
     latency: Histogram,
     logins: IntCounterVec,
     dummy_verifications: IntCounter,
@@ -43,6 +44,11 @@ impl Metrics {
                 "kitchen_commands_refused_total",
                 "Commands refused, by reason.",
                 &["reason"],
+            )?,
+            refusals_held: metrics::counter(
+                &registry,
+                "kitchen_commands_refusals_held_total",
+                "Tenant-quota refusals (429) held quotas.refusal_hold_ms before they were answered.",
             )?,
             latency: metrics::latency(
                 &registry,
@@ -106,6 +112,11 @@ impl Metrics {
 
     pub fn refused(&self, reason: &'static str) {
         self.refused.with_label_values(&[reason]).inc();
+    }
+
+    /// A 429 held before it was answered.
+    pub(crate) fn refusal_held(&self) {
+        self.refusals_held.inc();
     }
 
     /// A command shed by the overload rule `shed` (also counted in `refused`).

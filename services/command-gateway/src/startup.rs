@@ -35,6 +35,8 @@ pub(crate) struct AppState {
     pub(crate) max_body_bytes: usize,
     /// Per-tenant commands per second (per instance).
     pub(crate) command_rate: Arc<crate::admission::CommandRate>,
+    /// Holds tenant-quota refusals before they are answered.
+    pub(crate) refusal_delay: crate::admission::RefusalDelay,
     /// The platform's load, read from PostgreSQL.
     pub(crate) load: crate::admission::LoadGauge,
 }
@@ -87,6 +89,7 @@ pub fn build_with_pool(
         metrics,
         max_body_bytes: settings.gateway.max_body_bytes,
         command_rate: Arc::new(crate::admission::CommandRate::new(&settings.quotas)),
+        refusal_delay: crate::admission::RefusalDelay::new(settings.quotas.refusal_hold_ms),
         load,
     };
     let origins = OriginPolicy::new(&settings.edge.allowed_origins);

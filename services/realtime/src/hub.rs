@@ -318,9 +318,11 @@ async fn run(
             }
             Command::CaughtUp { tenant, id, last } => {
                 if let Some(room) = rooms.get_mut(&tenant) {
-                    if room.members.get_mut(&id).is_some_and(|m| {
-                        std::mem::replace(&mut m.before_head, false)
-                    }) {
+                    if room
+                        .members
+                        .get_mut(&id)
+                        .is_some_and(|m| std::mem::replace(&mut m.before_head, false))
+                    {
                         room.floor = Some(room.floor.map_or(last, |f| f.min(last)));
                         if !room.fetching {
                             apply_floor(room);

@@ -84,6 +84,10 @@ pub struct QuotaSettings {
     pub max_open_commands: u32,
     /// Live sockets per tenant, per realtime instance.
     pub max_sockets: u32,
+    /// How long a tenant-quota refusal (429) is held before it is answered
+    /// (never past its `Retry-After`), so a client that ignores `Retry-After`
+    /// cannot flood the gateway with refusals. `0`: answered at once.
+    pub refusal_hold_ms: u64,
 }
 
 impl Default for QuotaSettings {
@@ -93,6 +97,7 @@ impl Default for QuotaSettings {
             command_burst: 200,
             max_open_commands: 2000,
             max_sockets: 200,
+            refusal_hold_ms: 500,
         }
     }
 }

@@ -1049,6 +1049,41 @@ async fn only_the_gateway_may_read_the_load_and_only_the_pump_may_touch_heartbea
         .await
         .unwrap();
     assert_eq!((after.open_commands, after.in_flight), (2, 1));
+    // The oldest-due backstop counts only tenants with nothing in flight
+    // (migration 000041; read per tenant since 000046): a's pending command
+    // counts; b's does not once b has one in flight, nor a's once a has.
+    #[derive(QueryableByName, Debug)]
+    struct Due {
+        #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+        oldest_due_ms: Option<i64>,
+    }
+    let due = "SELECT oldest_due_ms FROM platform_load(100, 5000)";
+    let first: Due = diesel::sql_query(due)
+        .get_result(&mut gateway)
+        .await
+        .unwrap();
+    assert!(first.oldest_due_ms.is_some(), "{first:?}");
+    conn_begin_as(&mut owner, b).await;
+    owner
+        .batch_execute(&format!(
+            "INSERT INTO commands (tenant_id, id, type, payload, aggregate_id, correlation_id) \
+             VALUES ('{b}', gen_random_uuid(), 'createOrder', '{{}}', gen_random_uuid(), gen_random_uuid()); COMMIT"
+        ))
+        .await
+        .unwrap();
+    conn_begin_as(&mut owner, a).await;
+    owner
+        .batch_execute("UPDATE commands SET status = 'dispatched', updated_at = now(); COMMIT")
+        .await
+        .unwrap();
+    let last: Due = diesel::sql_query(due)
+        .get_result(&mut gateway)
+        .await
+        .unwrap();
+    assert_eq!(
+        last.oldest_due_ms, None,
+        "only tenants with work in flight have due commands"
+    );
     for role in [DbRole::Pump, DbRole::Worker, DbRole::Realtime] {
         let mut conn = connect(&db, role).await;
         for sql in [

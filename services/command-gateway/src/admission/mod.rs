@@ -6,6 +6,8 @@
 
 pub(crate) mod overload;
 pub(crate) mod rate;
+pub(crate) mod refusal_delay;
 
 pub(crate) use overload::LoadGauge;
 pub(crate) use rate::CommandRate;
+pub(crate) use refusal_delay::RefusalDelay;

@@ -1,6 +1,6 @@
 //! `POST /v1/commands` and `GET /v1/commands/{id}`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -164,9 +164,22 @@ pub(crate) async fn submit(
     let started = Instant::now();
     let result = submit_inner(&caller, &req, payload, &state).await;
     state.metrics.observe_latency(started.elapsed());
-    match &result {
-        Ok(_) => {}
-        Err(e) => state.metrics.refused(e.code()),
+    if let Err(e) = &result {
+        state.metrics.refused(e.code());
+        if let ApiError::QuotaExceeded {
+            retry_after_secs, ..
+        } = e
+        {
+            // A tenant past its own quota waits for its answer, so one that
+            // posts again at once costs a refusal per hold, not thousands.
+            if state
+                .refusal_delay
+                .hold(Duration::from_secs(*retry_after_secs))
+                .await
+            {
+                state.metrics.refusal_held();
+            }
+        }
     }
     result
 }

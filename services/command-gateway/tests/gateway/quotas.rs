@@ -143,6 +143,7 @@ async fn a_tenant_past_its_rate_gets_429_with_retry_after_and_another_tenant_is_
     let gateway = Gateway::start(|s| {
         s.quotas.commands_per_sec = 1;
         s.quotas.command_burst = 3;
+        s.quotas.refusal_hold_ms = 300;
     })
     .await;
     let (noisy, quiet) = (
@@ -152,13 +153,25 @@ async fn a_tenant_past_its_rate_gets_429_with_retry_after_and_another_tenant_is_
     for _ in 0..3 {
         assert_eq!(gateway.post(noisy).await.status, StatusCode::ACCEPTED);
     }
+    let asked = std::time::Instant::now();
     let refused = gateway.post(noisy).await;
     assert_refused(&refused, 429, "tenant_rate_limited");
+    // The refusal was held before it was answered (a client posting again at
+    // once gets one attempt per hold).
+    assert!(
+        asked.elapsed() >= std::time::Duration::from_millis(300),
+        "answered after {:?}",
+        asked.elapsed()
+    );
     assert_eq!(gateway.commands_of(noisy).await, 3, "nothing written");
     assert_eq!(gateway.post(quiet).await.status, StatusCode::ACCEPTED);
     let metrics = gateway.metrics().await;
     assert!(
         metrics.contains("kitchen_commands_refused_total{reason=\"tenant_rate_limited\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kitchen_commands_refusals_held_total 1"),
         "{metrics}"
     );
 }
